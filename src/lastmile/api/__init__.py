@@ -1,0 +1,1 @@
+"""The HTTP application: middleware, error mapping, and each domain's routers."""

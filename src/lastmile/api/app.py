@@ -1,0 +1,66 @@
+"""create_app(): the FastAPI application with every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from lastmile import __version__
+from lastmile.api import ops, problems
+from lastmile.api.middleware import RequestContextMiddleware
+from lastmile.api.ratelimit import MemoryLimiter, RedisLimiter
+from lastmile.core.config import Settings, get_settings
+from lastmile.core.db import make_engine, make_sessionmaker
+from lastmile.core.logging import configure as configure_logging
+from lastmile.core.metrics import POOLS
+from lastmile.tenancy.routes import router as tenancy_router
+
+DESCRIPTION = """Multi-tenant last-mile delivery and dispatch API.
+
+Authenticate with `Authorization: Bearer <API key or access token>`. Errors are RFC 9457
+`application/problem+json`. Creating `POST`s accept an `Idempotency-Key` header.
+See `docs/api/conventions.md`."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the application for these settings (default: the environment)."""
+    s = settings or get_settings()
+    configure_logging(s.log_level, s.log_json)
+    engine = make_engine(s.database_url, pool_size=s.database_pool_size)
+    limiter: Any = RedisLimiter(s.redis_url) if s.redis_url else MemoryLimiter()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if isinstance(limiter, RedisLimiter):
+            await limiter.close()
+        await engine.dispose()
+
+    app = FastAPI(
+        title="lastmile",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        servers=[{"url": s.public_url, "description": "This lastmile instance"}],
+        lifespan=lifespan,
+    )
+    app.state.settings = s
+    app.state.engine = engine
+    app.state.sessions = make_sessionmaker(engine)
+    app.state.sessions_ro = make_sessionmaker(engine, readonly=True)
+    app.state.limiter = limiter
+    app.state.swagger_dir = ops.swagger_dir(s.static_dir)
+    POOLS.pools["main"] = engine.sync_engine.pool
+
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=s.max_body_bytes)
+    problems.install(app)
+    app.include_router(ops.router)
+    app.include_router(tenancy_router)
+    if app.state.swagger_dir.exists():
+        app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
+    return app

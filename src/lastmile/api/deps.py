@@ -1,0 +1,139 @@
+"""Request dependencies: the unit of work, the caller's tenant context, roles, idempotency."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated
+
+import structlog
+from fastapi import Depends, Header, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lastmile.core import idempotency
+from lastmile.core.config import get_settings
+from lastmile.core.errors import Forbidden, RateLimited, Unauthorized
+from lastmile.core.metrics import RATE_LIMITED
+from lastmile.core.tenancy import TenantContext
+from lastmile.core.uow import UnitOfWork
+from lastmile.tenancy import auth
+from lastmile.tenancy import service as tenancy_service
+
+bearer = HTTPBearer(auto_error=False, description="An API key (`lmk_…`) or an access token.")
+_TENANT_CACHE_TTL = 60.0
+_tenant_cache: dict[str, tuple[float, str, float, int]] = {}
+
+
+def get_uow(request: Request) -> UnitOfWork:
+    uow: UnitOfWork = request.state.uow
+    return uow
+
+
+def get_session(request: Request) -> AsyncSession:
+    return get_uow(request).session
+
+
+def _unauthorized(detail: str) -> Unauthorized:
+    return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer realm="lastmile"'})
+
+
+async def _tenant_limits(session: AsyncSession, tenant_id: str) -> tuple[str, float, int]:
+    now = time.monotonic()
+    hit = _tenant_cache.get(tenant_id)
+    if hit is not None and hit[0] > now:
+        return hit[1], hit[2], hit[3]
+    s = get_settings()
+    tenant = await tenancy_service.get_tenant(session=session, tenant_id=tenant_id)
+    status = tenant.status if tenant else "missing"
+    rate = (tenant.rate_limit_per_second if tenant else None) or s.rate_limit_per_second
+    burst = (tenant.rate_limit_burst if tenant else None) or s.rate_limit_burst
+    _tenant_cache[tenant_id] = (now + _TENANT_CACHE_TTL, status, rate, burst)
+    return status, rate, burst
+
+
+async def principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> TenantContext:
+    """The caller's tenant context from `Authorization: Bearer …`; enforces the rate limit."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("send Authorization: Bearer <API key or access token>")
+    session = get_session(request)
+    ctx = await auth.authenticate(session=session, token=credentials.credentials)
+    if ctx is None:
+        raise _unauthorized("the API key or access token is invalid, revoked or expired")
+    status, rate, burst = await _tenant_limits(session, ctx.tenant_id)
+    if status != "active":
+        raise Forbidden(f"tenant is {status}")
+    decision = await request.app.state.limiter.hit(ctx.tenant_id, rate, burst)
+    request.state.ratelimit_headers = decision.headers()
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise RateLimited(f"rate limit of {rate:g} requests/s exceeded")
+    request.state.tenant = ctx
+    structlog.contextvars.bind_contextvars(tenant_id=ctx.tenant_id)
+    return ctx
+
+
+def require(
+    *roles: str, scope: str | None = None
+) -> Callable[..., Awaitable[TenantContext]]:
+    """A dependency admitting callers with one of `roles` (any when empty) and the `scope`."""
+
+    async def check(ctx: Annotated[TenantContext, Depends(principal)]) -> TenantContext:
+        if roles and ctx.role not in roles:
+            raise Forbidden(f"role {ctx.role} may not do this")
+        if scope is not None and not ctx.has_scope(scope):
+            raise Forbidden(f"this API key lacks the scope {scope}")
+        return ctx
+
+    return check
+
+
+async def platform_operator(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> None:
+    """Admits the platform operator, who holds `LASTMILE_PLATFORM_TOKEN`."""
+    expected = get_settings().platform_token
+    given = credentials.credentials if credentials else ""
+    if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
+        raise _unauthorized("platform operator token required")
+
+
+async def idempotent(
+    request: Request,
+    ctx: Annotated[TenantContext, Depends(principal)],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes a retried create safe: same key and body replays the first "
+            "response; kept 24 h.",
+            max_length=257,
+        ),
+    ] = None,
+) -> None:
+    """Claims the `Idempotency-Key` for this request, or ends it with the stored replay."""
+    if idempotency_key is None:
+        return
+    key = idempotency.validate_key(idempotency_key)
+    body = await request.body()
+    fp = idempotency.fingerprint(request.method, request.url.path, body)
+    ttl = timedelta(seconds=get_settings().idempotency_ttl_seconds)
+    result = await idempotency.claim(
+        session=get_session(request), tenant=ctx, key=key, fp=fp, ttl=ttl
+    )
+    if isinstance(result, idempotency.Replay):
+        raise ReplayResponse(result)
+    request.state.idempotency = result
+
+
+class ReplayResponse(Exception):  # noqa: N818 - control flow, not an error
+    """Ends a request early with a stored idempotent response."""
+
+    def __init__(self, replay: idempotency.Replay) -> None:
+        super().__init__("replay")
+        self.replay = replay

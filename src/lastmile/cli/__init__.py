@@ -1,0 +1,1 @@
+"""The `lastmile` command line."""

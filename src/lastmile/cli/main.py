@@ -1,0 +1,111 @@
+"""`lastmile`: serve, worker, db, tenant, user, apikey, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lastmile.cli import db, tenants
+from lastmile.cli.common import in_uow
+from lastmile.core.config import get_settings
+from lastmile.core.tenancy import bind_session
+from lastmile.tenancy import keys, service
+from lastmile.tenancy.enums import Role
+from lastmile.tenancy.models import Tenant
+
+app = typer.Typer(
+    help="lastmile: last-mile delivery and dispatch.", no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(tenants.tenant_app, name="tenant")
+app.add_typer(tenants.user_app, name="user")
+app.add_typer(tenants.apikey_app, name="apikey")
+
+DEMO_TENANT = "Demo Deliveries"
+DEMO_EMAIL = "admin@demo.example.com"
+DEMO_PASSWORD = "demo-password-123"
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+    workers: Annotated[int, typer.Option(help="Uvicorn worker processes.")] = 1,
+) -> None:
+    """Serve the API (and, in embedded mode, the job loop)."""
+    import uvicorn
+
+    s = get_settings()
+    uvicorn.run(
+        "lastmile.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
+        workers=workers, access_log=False, log_level="warning",
+    )
+
+
+@app.command()
+def worker(
+    interval: Annotated[float, typer.Option(help="Seconds between job runs.")] = 60.0,
+    once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
+) -> None:
+    """Run background jobs."""
+    from lastmile.core.db import make_engine, make_sessionmaker
+    from lastmile.workers import runner
+
+    async def go() -> None:
+        engine = make_engine(get_settings().database_url, pool_size=2)
+        try:
+            sessions = make_sessionmaker(engine)
+            if once:
+                await runner.tick(sessions)
+            else:
+                await runner.run_forever(sessions, interval)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+
+
+@app.command()
+def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Create the demo tenant if missing and print its admin login and a fresh API key."""
+
+    async def go(session: AsyncSession) -> dict[str, str]:
+        tid = (await session.execute(select(Tenant.id).where(Tenant.name == DEMO_TENANT))).scalar()
+        if tid is None:
+            tenant, _admin, _key, plain = await service.create_tenant(
+                session=session, name=DEMO_TENANT, admin_email=DEMO_EMAIL,
+                admin_password=DEMO_PASSWORD,
+            )
+            tid = tenant.id
+        else:
+            await bind_session(session, tid)
+            _k, plain = await keys.create(
+                session=session, tenant=service.system_context(tid), name="Demo key",
+                role=Role.admin, scopes=["*"], created_by=None,
+            )
+        return {"tenant_id": tid, "admin_email": DEMO_EMAIL, "admin_password": DEMO_PASSWORD,
+                "api_key": plain}
+
+    out = in_uow(go)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    s = get_settings()
+    typer.echo("\n".join([
+        "lastmile demo tenant ready",
+        f"  tenant:   {out['tenant_id']}",
+        f"  admin:    {out['admin_email']} / {out['admin_password']}",
+        f"  API key:  {out['api_key']}",
+        f"  console:  {s.public_url}/docs",
+        f"  try:      curl -H 'Authorization: Bearer {out['api_key']}' {s.public_url}/v1/me",
+    ]))
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,1 @@
+"""Shared kernel: configuration, database, unit of work, tenancy, errors. Imports no domain."""

@@ -1,0 +1,75 @@
+"""Settings read from the environment (`LASTMILE_*`)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "dev-insecure-secret-change-me-0123456789"
+DEFAULT_DATABASE_URL = "sqlite:///var/lastmile.db"
+
+
+class Settings(BaseSettings):
+    """Process configuration. Every field maps to `LASTMILE_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="LASTMILE_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    database_admin_url: str | None = Field(
+        default=None,
+        description="Owner connection used for migrations; defaults to database_url.",
+    )
+    database_pool_size: int = 10
+    redis_url: str | None = None
+    secret_key: str = DEFAULT_SECRET
+    platform_token: str | None = None
+    allow_sqlite_in_production: bool = False
+    allow_default_secret_in_production: bool = False
+
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = 65536
+    argon2_parallelism: int = 4
+
+    max_body_bytes: int = 1_048_576
+    rate_limit_per_second: float = 100.0
+    rate_limit_burst: int = 200
+    idempotency_ttl_seconds: int = 24 * 3600
+    api_key_touch_interval_seconds: int = 60
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_json: bool = True
+    static_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _production_guard(self) -> Settings:
+        if self.env != "production":
+            return self
+        if self.secret_key == DEFAULT_SECRET and not self.allow_default_secret_in_production:
+            raise ValueError("LASTMILE_SECRET_KEY must be set in production")
+        if len(self.secret_key) < 32:
+            raise ValueError("LASTMILE_SECRET_KEY must be at least 32 characters in production")
+        if self.database_url.startswith("sqlite") and not self.allow_sqlite_in_production:
+            raise ValueError(
+                "SQLite is refused in production; set LASTMILE_DATABASE_URL to PostgreSQL "
+                "or LASTMILE_ALLOW_SQLITE_IN_PRODUCTION=true"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

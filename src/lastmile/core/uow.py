@@ -1,0 +1,37 @@
+"""The unit of work: one session, one transaction, the one place that commits."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+
+class UnitOfWork:
+    """Holds a session for one request or job; commits only when told, rolls back otherwise."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]):
+        self.session = sessionmaker()
+        self._committed = False
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        self._committed = True
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+    async def __aenter__(self) -> UnitOfWork:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is not None or not self._committed:
+                await self.session.rollback()
+        finally:
+            await self.session.close()

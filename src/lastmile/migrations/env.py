@@ -1,0 +1,31 @@
+"""Alembic environment: a sync connection on the owner (admin) URL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from lastmile.core.db import Base, sync_url
+from lastmile.registry import import_models
+
+import_models()
+config = context.config
+url = sync_url(config.get_main_option("sqlalchemy.url") or "")
+
+
+def run() -> None:
+    engine = create_engine(url, poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET lock_timeout = '5s'")
+        context.configure(
+            connection=connection,
+            target_metadata=Base.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+run()

@@ -1,0 +1,15 @@
+"""Imports every domain's models so the metadata is complete (migrations, drift checks)."""
+
+from __future__ import annotations
+
+import importlib
+
+MODEL_MODULES = (
+    "lastmile.core.idempotency",
+    "lastmile.tenancy.models",
+)
+
+
+def import_models() -> None:
+    for name in MODEL_MODULES:
+        importlib.import_module(name)

@@ -1,0 +1,25 @@
+"""Roles and scopes."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    """What a user or API key may do in its tenant."""
+
+    admin = "admin"
+    dispatcher = "dispatcher"
+    driver = "driver"
+    viewer = "viewer"
+
+
+ROLE_RANK = {Role.viewer: 0, Role.driver: 0, Role.dispatcher: 1, Role.admin: 2}
+
+SCOPES = (
+    "*",
+    "users:read",
+    "users:write",
+    "api_keys:read",
+    "api_keys:write",
+)

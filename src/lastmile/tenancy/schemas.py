@@ -1,0 +1,112 @@
+"""Request and response shapes of the tenancy domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from lastmile.core.schemas import InputModel, Name, OutputModel, Text
+from lastmile.tenancy.enums import SCOPES, Role
+
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256, pattern=r"^[^\x00]*$")]
+Scope = Annotated[str, StringConstraints(pattern="^(" + "|".join(s.replace("*", r"\*") for s in SCOPES) + ")$")]
+
+
+class TenantCreate(InputModel):
+    name: Name = Field(examples=["Acme Deliveries"])
+    admin_email: EmailStr = Field(examples=["ops@example.com"])
+    admin_name: Name = "Admin"
+    admin_password: Password | None = None
+
+
+class TenantRead(OutputModel):
+    id: str
+    name: str
+    status: str
+    created_at: datetime
+
+
+class UserCreate(InputModel):
+    email: EmailStr = Field(examples=["dana@example.com"])
+    name: Name = Field(examples=["Dana Dispatcher"])
+    role: Role = Field(examples=["dispatcher"])
+    password: Password | None = None
+
+
+class UserUpdate(InputModel):
+    name: Name | None = None
+    role: Role | None = None
+    password: Password | None = None
+    is_active: bool | None = None
+
+
+class UserRead(OutputModel):
+    id: str
+    email: str
+    name: str
+    role: Role
+    is_active: bool
+    created_at: datetime
+    updated_at: datetime
+    last_login_at: datetime | None = None
+
+
+class ApiKeyCreate(InputModel):
+    name: Name = Field(examples=["POS integration"])
+    role: Role = Field(default=Role.dispatcher, description="The role the key acts with.")
+    scopes: list[Scope] = Field(
+        default_factory=lambda: ["*"], max_length=len(SCOPES), examples=[["*"]]
+    )
+    expires_at: datetime | None = None
+
+
+class ApiKeyRead(OutputModel):
+    id: str
+    name: str
+    prefix: str = Field(description="The first characters of the key, to recognise it.")
+    role: Role
+    scopes: list[str]
+    created_by: str | None = None
+    created_at: datetime
+    last_used_at: datetime | None = None
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The secret key. Shown once; store it now.")
+
+
+class TenantCreated(OutputModel):
+    tenant: TenantRead
+    admin_user: UserRead
+    api_key: ApiKeyCreated
+
+
+class LoginRequest(InputModel):
+    email: EmailStr
+    password: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
+    tenant_id: Text | None = Field(
+        default=None, description="Needed only when the email belongs to several tenants."
+    )
+
+
+class RefreshRequest(InputModel):
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+
+
+class TokenPair(OutputModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class Me(OutputModel):
+    tenant_id: str
+    actor_id: str
+    actor_kind: str
+    role: Role
+    scopes: list[str]

@@ -1,0 +1,1 @@
+"""Background jobs: periodic maintenance now, the outbox relay later."""

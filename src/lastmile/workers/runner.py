@@ -1,0 +1,55 @@
+"""The job loop: periodic jobs, each in its own unit of work per tenant."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from lastmile.core import idempotency
+from lastmile.core.config import get_settings
+from lastmile.core.tenancy import bind_session
+from lastmile.core.uow import UnitOfWork
+from lastmile.tenancy import service as tenancy_service
+from lastmile.tenancy.models import Tenant
+
+log = structlog.get_logger("lastmile.worker")
+
+
+async def tenant_ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
+    async with UnitOfWork(sessions) as uow:
+        return list((await uow.session.execute(select(Tenant.id))).scalars())
+
+
+async def purge_idempotency_keys(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Job `core.purge_idempotency_keys`: drop stored responses older than the TTL."""
+    ttl = timedelta(seconds=get_settings().idempotency_ttl_seconds)
+    total = 0
+    for tid in await tenant_ids(sessions):
+        async with UnitOfWork(sessions) as uow:
+            await bind_session(uow.session, tid)
+            total += await idempotency.purge_expired(
+                session=uow.session, tenant=tenancy_service.system_context(tid), ttl=ttl
+            )
+            await uow.commit()
+    return total
+
+
+async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """Run every periodic job once."""
+    purged = await purge_idempotency_keys(sessions)
+    if purged:
+        log.info("idempotency_keys_purged", count=purged)
+
+
+async def run_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 60.0) -> None:
+    """Run the periodic jobs until cancelled; a failing job is logged, never fatal."""
+    while True:
+        try:
+            await tick(sessions)
+        except Exception as exc:
+            log.error("worker_tick_failed", exc_info=exc)
+        await asyncio.sleep(interval)
