@@ -18,6 +18,7 @@ def run() -> None:
     with engine.connect() as connection:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("SET lock_timeout = '5s'")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=Base.metadata,

@@ -1,0 +1,23 @@
+"""Test-process settings, applied before lastmile is imported."""
+
+import os
+
+PLATFORM_TOKEN = "test-platform-token-0123456789abcdef"
+
+TEST_ENV = {
+    "LASTMILE_ENV": "test",
+    "LASTMILE_ARGON2_TIME_COST": "1",
+    "LASTMILE_ARGON2_MEMORY_COST": "1024",
+    "LASTMILE_ARGON2_PARALLELISM": "1",
+    "LASTMILE_PLATFORM_TOKEN": PLATFORM_TOKEN,
+    "LASTMILE_RATE_LIMIT_PER_SECOND": "100000",
+    "LASTMILE_RATE_LIMIT_BURST": "100000",
+    "LASTMILE_LOG_LEVEL": "WARNING",
+    "LASTMILE_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+}
+
+
+def apply() -> None:
+    os.environ.update(TEST_ENV)
+    os.environ.pop("LASTMILE_REDIS_URL", None)
+    os.environ.pop("LASTMILE_DATABASE_ADMIN_URL", None)
