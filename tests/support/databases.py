@@ -17,6 +17,8 @@ APP_ROLE = "lastmile_app_test"
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # not a test class
+
     backend: str
     url: str  # what the app connects with (non-owner role on PostgreSQL)
     admin_url: str  # owner: migrations
