@@ -84,8 +84,9 @@ async def _release(request: Request, uow: UnitOfWork) -> None:
     tenant = getattr(request.state, "tenant", None)
     if record is None or tenant is None:
         return
+    record_id = record.id  # read before the rollback expires the object
     await uow.rollback()
-    await idempotency.release(session=uow.session, tenant=tenant, record_id=record.id)
+    await idempotency.release(session=uow.session, tenant=tenant, record_id=record_id)
     await uow.commit()
 
 
