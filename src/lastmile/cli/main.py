@@ -7,6 +7,7 @@ import json
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +23,19 @@ app = typer.Typer(
     help="lastmile: last-mile delivery and dispatch.", no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _check_settings() -> None:
+    """Refuse to run with settings that are unsafe (production guards) or malformed."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            typer.echo(f"configuration error: {err['msg']}", err=True)
+        raise typer.Exit(2) from None
+
+
 app.add_typer(db.app, name="db")
 app.add_typer(tenants.tenant_app, name="tenant")
 app.add_typer(tenants.user_app, name="user")
