@@ -32,6 +32,11 @@ async def create(
     """A new key acting with `role` (never above the creator's) and `scopes`."""
     if ROLE_RANK[role] > ROLE_RANK[Role(tenant.role)]:
         raise Forbidden(f"a {tenant.role} cannot create a key with role {role}")
+    if expires_at is not None and expires_at.tzinfo is None:
+        raise ValidationFailed(
+            "expires_at has no timezone",
+            [FieldError("body.expires_at", "give a timezone, e.g. 2030-01-01T00:00:00Z")],
+        )
     if expires_at is not None and expires_at <= clock.now():
         raise ValidationFailed(
             "expires_at is in the past", [FieldError("body.expires_at", "must be in the future")]
