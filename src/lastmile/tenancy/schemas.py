@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import ConfigDict, EmailStr, Field, JsonValue, StringConstraints
 
 from lastmile.core.schemas import InputModel, Name, OutputModel, Text
 from lastmile.tenancy.enums import SCOPES, Role
@@ -14,7 +14,17 @@ Password = Annotated[str, StringConstraints(min_length=8, max_length=256, patter
 Scope = Annotated[str, StringConstraints(pattern="^(" + "|".join(s.replace("*", r"\*") for s in SCOPES) + ")$")]
 
 
+def _example(**fields: JsonValue) -> ConfigDict:
+    """Config giving a request model one whole-body example in the OpenAPI schema."""
+    return ConfigDict(json_schema_extra={"examples": [fields]})
+
+
 class TenantCreate(InputModel):
+    model_config = _example(
+        name="Acme Deliveries", admin_email="ops@example.com", admin_name="Olivia Ops",
+        admin_password="correct-horse-battery",
+    )
+
     name: Name = Field(examples=["Acme Deliveries"])
     admin_email: EmailStr = Field(examples=["ops@example.com"])
     admin_name: Name = "Admin"
@@ -29,6 +39,11 @@ class TenantRead(OutputModel):
 
 
 class UserCreate(InputModel):
+    model_config = _example(
+        email="dana@example.com", name="Dana Dispatcher", role="dispatcher",
+        password="correct-horse-battery",
+    )
+
     email: EmailStr = Field(examples=["dana@example.com"])
     name: Name = Field(examples=["Dana Dispatcher"])
     role: Role = Field(examples=["dispatcher"])
@@ -36,6 +51,8 @@ class UserCreate(InputModel):
 
 
 class UserUpdate(InputModel):
+    model_config = _example(role="viewer", is_active=False)
+
     name: Name | None = None
     role: Role | None = None
     password: Password | None = None
@@ -54,6 +71,11 @@ class UserRead(OutputModel):
 
 
 class ApiKeyCreate(InputModel):
+    model_config = _example(
+        name="POS integration", role="dispatcher", scopes=["users:read"],
+        expires_at="2030-01-01T00:00:00Z",
+    )
+
     name: Name = Field(examples=["POS integration"])
     role: Role = Field(default=Role.dispatcher, description="The role the key acts with.")
     scopes: list[Scope] = Field(
@@ -86,6 +108,8 @@ class TenantCreated(OutputModel):
 
 
 class LoginRequest(InputModel):
+    model_config = _example(email="dana@example.com", password="correct-horse-battery")
+
     email: EmailStr
     password: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
     tenant_id: Text | None = Field(
@@ -94,6 +118,8 @@ class LoginRequest(InputModel):
 
 
 class RefreshRequest(InputModel):
+    model_config = _example(refresh_token="eyJhbGciOiJIUzI1NiJ9.eyJ0eXAiOiJyZWZyZXNoIn0.c2ln")
+
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
 
 
