@@ -5,9 +5,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export LASTMILE_DATABASE_URL ?= sqlite:///var/lastmile.db
 
-.PHONY: install run test test-sqlite lint bench clean openapi
+.PHONY: install run test test-sqlite lint bench clean openapi browser
 
-install: $(STAMP) node_modules/.installed
+install: $(STAMP) node_modules/.installed browser
+
+# Headless Chromium for the browser tests (Debian package; root installs it when missing).
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)

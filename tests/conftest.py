@@ -23,13 +23,16 @@ from tests.support.databases import (  # noqa: E402
 from tests.support.factories import TenantHandle, make_tenant  # noqa: E402
 from tests.support.server import LiveServer  # noqa: E402
 
-BACKENDS = [pytest.param("sqlite", id="sqlite"),
-            pytest.param("postgres", id="postgres", marks=pytest.mark.postgres)]
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[TestDatabase]:
+def database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TestDatabase]:
     """A migrated database of each backend, shared by the session."""
     if request.param == "sqlite":
         yield create_sqlite(tmp_path_factory.mktemp("sqlite"))

@@ -109,14 +109,24 @@ def test_in_flight_duplicate_is_409(tenant: TenantHandle, database: TestDatabase
     engine = create_engine(sync_url(database.admin_url))
     with engine.begin() as conn:  # the first request's claim, as it exists while it runs
         conn.execute(
-            text("insert into idempotency_keys (id, tenant_id, key, fingerprint, state, "
-                 "created_at, locked_at) values (:id, :t, :k, :f, 'in_progress', :now, :now)"),
-            {"id": "idk_" + key, "t": tenant.id, "k": key,
-             "f": fingerprint("POST", "/v1/users", body), "now": datetime.now(UTC)},
+            text(
+                "insert into idempotency_keys (id, tenant_id, key, fingerprint, state, "
+                "created_at, locked_at) values (:id, :t, :k, :f, 'in_progress', :now, :now)"
+            ),
+            {
+                "id": "idk_" + key,
+                "t": tenant.id,
+                "k": key,
+                "f": fingerprint("POST", "/v1/users", body),
+                "now": datetime.now(UTC),
+            },
         )
     engine.dispose()
-    r = tenant.post("/v1/users", content=body, headers={"Idempotency-Key": key,
-                                                         "Content-Type": "application/json"})
+    r = tenant.post(
+        "/v1/users",
+        content=body,
+        headers={"Idempotency-Key": key, "Content-Type": "application/json"},
+    )
     assert r.status_code == 409
     assert r.headers["retry-after"] == "1"
     assert r.json()["type"] == "/problems/idempotency-key-in-use"

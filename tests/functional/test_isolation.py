@@ -35,8 +35,12 @@ METHODS = ("get", "post", "put", "patch", "delete")
 
 
 def operations(schema: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(m, p) for p, item in schema["paths"].items() for m in item if m in METHODS
-            and p.startswith("/v1/")]
+    return [
+        (m, p)
+        for p, item in schema["paths"].items()
+        for m in item
+        if m in METHODS and p.startswith("/v1/")
+    ]
 
 
 def path_params(path: str) -> list[str]:
@@ -65,8 +69,11 @@ def test_other_tenant_gets_404_on_every_object_endpoint(
             continue
         ids = {p: FACTORIES[p](tenant) for p in params}
         url = path.format(**ids)
-        before = tenant.get(url).json() if (("get", path) in set(operations(schema))
-                                           and (("get", path) not in PLATFORM)) else None
+        before = (
+            tenant.get(url).json()
+            if (("get", path) in set(operations(schema)) and (("get", path) not in PLATFORM))
+            else None
+        )
         body = BODIES.get((method, path))
         r = other_tenant.request(method.upper(), url, json=body if body is not None else None)
         if (method, path) in PLATFORM:
@@ -102,15 +109,21 @@ def _token_for(t: TenantHandle, role: str) -> list[str]:
     return [t.login(user["email"])["access_token"], t.key(role)]
 
 
-def test_driver_gets_403_outside_its_endpoints(schema: dict[str, Any], tenant: TenantHandle) -> None:
+def test_driver_gets_403_outside_its_endpoints(
+    schema: dict[str, Any], tenant: TenantHandle
+) -> None:
     """A driver (user token or key) is refused with 403 on every tenant endpoint not meant for drivers."""
     ids = {p: FACTORIES[p](tenant) for p in FACTORIES}
     for token in _token_for(tenant, "driver"):
         for method, path in operations(schema):
             if (method, path) in PLATFORM | PUBLIC | DRIVER_ALLOWED:
                 continue
-            r = tenant.request(method.upper(), path.format(**ids), key=token,
-                               json=BODIES.get((method, path), {}) if method != "get" else None)
+            r = tenant.request(
+                method.upper(),
+                path.format(**ids),
+                key=token,
+                json=BODIES.get((method, path), {}) if method != "get" else None,
+            )
             assert r.status_code == 403, (method, path, r.status_code, r.text)
 
 
@@ -121,8 +134,9 @@ def test_viewer_cannot_write(schema: dict[str, Any], tenant: TenantHandle) -> No
         for method, path in operations(schema):
             if method == "get" or (method, path) in PLATFORM | PUBLIC | VIEWER_WRITES_ALLOWED:
                 continue
-            r = tenant.request(method.upper(), path.format(**ids), key=token,
-                               json=BODIES.get((method, path), {}))
+            r = tenant.request(
+                method.upper(), path.format(**ids), key=token, json=BODIES.get((method, path), {})
+            )
             assert r.status_code == 403, (method, path, r.status_code, r.text)
 
 
@@ -132,8 +146,12 @@ def test_tenant_endpoints_need_credentials(schema: dict[str, Any], client: httpx
         if (method, path) in PUBLIC:
             continue
         url = path.format(**{p: "x_unknown" for p in path_params(path)})
-        for headers in ({}, {"Authorization": "Bearer lmk_forged"},
-                        {"Authorization": "Bearer not.a.jwt"}):
-            r = client.request(method.upper(), url, headers=headers,
-                               json={} if method != "get" else None)
+        for headers in (
+            {},
+            {"Authorization": "Bearer lmk_forged"},
+            {"Authorization": "Bearer not.a.jwt"},
+        ):
+            r = client.request(
+                method.upper(), url, headers=headers, json={} if method != "get" else None
+            )
             assert r.status_code == 401, (method, path, headers, r.status_code)

@@ -20,8 +20,11 @@ def pg() -> Iterator[TestDatabase]:
     db = create_postgres()
     with psycopg.connect(plain_pg_url(db.admin_url), autocommit=True) as conn:
         for t in ("ten_a", "ten_b"):
-            conn.execute("insert into tenants (id, name, status, created_at, updated_at) "
-                         "values (%s, %s, 'active', now(), now())", (t, t))
+            conn.execute(
+                "insert into tenants (id, name, status, created_at, updated_at) "
+                "values (%s, %s, 'active', now(), now())",
+                (t, t),
+            )
             conn.execute(
                 "insert into users (id, tenant_id, email, name, role, is_active, created_at, "
                 "updated_at) values (%s, %s, %s, 'U', 'admin', true, now(), now())",
@@ -50,7 +53,9 @@ def test_tenant_setting_hides_other_tenants_rows(pg: TestDatabase) -> None:
     with app_conn(pg, "ten_a") as conn:
         assert conn.execute("select tenant_id from users").fetchall() == [("ten_a",)]
         assert conn.execute("select tenant_id from api_keys").fetchall() == [("ten_a",)]
-        assert conn.execute("select count(*) from users where tenant_id = 'ten_b'").fetchone() == (0,)
+        assert conn.execute("select count(*) from users where tenant_id = 'ten_b'").fetchone() == (
+            0,
+        )
 
 
 def test_other_tenants_rows_cannot_be_written(pg: TestDatabase) -> None:
@@ -67,8 +72,9 @@ def test_other_tenants_rows_cannot_be_written(pg: TestDatabase) -> None:
     with app_conn(pg, "ten_a") as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("update users set tenant_id = 'ten_b' where id = 'usr_ten_a'")
     with psycopg.connect(plain_pg_url(pg.admin_url)) as admin:
-        assert admin.execute("select name, tenant_id from users where id = 'usr_ten_b'"
-                             ).fetchone() == ("U", "ten_b")
+        assert admin.execute(
+            "select name, tenant_id from users where id = 'usr_ten_b'"
+        ).fetchone() == ("U", "ten_b")
         assert admin.execute("select count(*) from api_keys").fetchone() == (2,)
 
 
@@ -85,22 +91,26 @@ def test_credential_lookup_functions_return_ids_only(pg: TestDatabase) -> None:
         assert conn.execute("select * from lastmile_lookup_api_key('digest_ten_b')").fetchall() == [
             ("ten_b", "key_ten_b")
         ]
-        assert conn.execute("select * from lastmile_lookup_login('ten_a@example.com')").fetchall() == [
-            ("ten_a", "usr_ten_a")
-        ]
+        assert conn.execute(
+            "select * from lastmile_lookup_login('ten_a@example.com')"
+        ).fetchall() == [("ten_a", "usr_ten_a")]
 
 
 def test_catalog_app_role_cannot_bypass_rls(pg: TestDatabase) -> None:
     """The app role is no superuser, cannot bypass RLS, owns no table; every tenant table forces RLS."""
     with app_conn(pg, None) as conn:
-        row = conn.execute("select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
-                           ).fetchone()
+        row = conn.execute(
+            "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
+        ).fetchone()
         assert row == (False, False)
-        owned = conn.execute("select count(*) from pg_tables where schemaname = 'public' "
-                             "and tableowner = current_user").fetchone()
+        owned = conn.execute(
+            "select count(*) from pg_tables where schemaname = 'public' "
+            "and tableowner = current_user"
+        ).fetchone()
         assert owned == (0,)
         flags = dict(
-            (name, (rls, force)) for name, rls, force in conn.execute(
+            (name, (rls, force))
+            for name, rls, force in conn.execute(
                 "select relname, relrowsecurity, relforcerowsecurity from pg_class "
                 "where relnamespace = 'public'::regnamespace and relkind = 'r'"
             ).fetchall()

@@ -42,8 +42,9 @@ def create_sqlite(folder: Path) -> TestDatabase:
 def create_postgres(migrate: bool = True) -> TestDatabase:
     base = make_url(pg_base_url())
     name = "lastmile_test_" + secrets.token_hex(5)
-    with psycopg.connect(_plain(base.set(database="postgres").render_as_string(hide_password=False)),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        _plain(base.set(database="postgres").render_as_string(hide_password=False)), autocommit=True
+    ) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     admin = base.set(database=name).render_as_string(hide_password=False)
     app = base.set(database=name, username=APP_ROLE, password=None).render_as_string(
@@ -56,8 +57,9 @@ def create_postgres(migrate: bool = True) -> TestDatabase:
 
 def drop_postgres(db: TestDatabase) -> None:
     base = make_url(db.admin_url)
-    with psycopg.connect(_plain(base.set(database="postgres").render_as_string(hide_password=False)),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        _plain(base.set(database="postgres").render_as_string(hide_password=False)), autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{base.database}" WITH (FORCE)')
 
 

@@ -44,7 +44,8 @@ class TenantHandle:
     def user(self, role: str, password: str | None = PASSWORD) -> dict[str, Any]:
         """A new user of this tenant with the role; returns the API's view of it."""
         body: dict[str, Any] = {
-            "email": f"{role}-{secrets.token_hex(4)}@example.com", "name": role.title(),
+            "email": f"{role}-{secrets.token_hex(4)}@example.com",
+            "name": role.title(),
             "role": role,
         }
         if password:
@@ -55,14 +56,16 @@ class TenantHandle:
 
     def key(self, role: str = "admin", scopes: list[str] | None = None) -> str:
         """A new API key of this tenant with the role and scopes; returns the secret."""
-        r = self.post("/v1/api-keys", json={"name": f"{role} key", "role": role,
-                                            "scopes": scopes or ["*"]})
+        r = self.post(
+            "/v1/api-keys", json={"name": f"{role} key", "role": role, "scopes": scopes or ["*"]}
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["key"])
 
     def login(self, email: str, password: str = PASSWORD) -> dict[str, Any]:
-        r = self.client.post("/v1/auth/login", json={"email": email, "password": password,
-                                                     "tenant_id": self.id})
+        r = self.client.post(
+            "/v1/auth/login", json={"email": email, "password": password, "tenant_id": self.id}
+        )
         assert r.status_code == 200, r.text
         return dict(r.json())
 
@@ -76,5 +79,6 @@ def make_tenant(client: httpx.Client, name: str = "Test tenant") -> TenantHandle
     )
     assert r.status_code == 201, r.text
     body = r.json()
-    return TenantHandle(body["tenant"]["id"], email, body["admin_user"]["id"],
-                        body["api_key"]["key"], client)
+    return TenantHandle(
+        body["tenant"]["id"], email, body["admin_user"]["id"], body["api_key"]["key"], client
+    )

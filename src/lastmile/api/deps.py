@@ -24,7 +24,7 @@ from lastmile.tenancy import service as tenancy_service
 
 bearer = HTTPBearer(auto_error=False, description="An API key (`lmk_…`) or an access token.")
 _TENANT_CACHE_TTL = 60.0
-_tenant_cache: dict[str, tuple[float, str, float, int]] = {}
+_tenant_cache: dict[str, tuple[float, str, float | None, int | None]] = {}
 
 
 def get_uow(request: Request) -> UnitOfWork:
@@ -40,18 +40,23 @@ def _unauthorized(detail: str) -> Unauthorized:
     return Unauthorized(detail, headers={"WWW-Authenticate": 'Bearer realm="lastmile"'})
 
 
-async def _tenant_limits(session: AsyncSession, tenant_id: str) -> tuple[str, float, int]:
+async def _tenant_limits(
+    request: Request, session: AsyncSession, tenant_id: str
+) -> tuple[str, float, int]:
+    """The tenant's status and rate limit: its own override, else this app's settings."""
     now = time.monotonic()
     hit = _tenant_cache.get(tenant_id)
-    if hit is not None and hit[0] > now:
-        return hit[1], hit[2], hit[3]
-    s = get_settings()
-    tenant = await tenancy_service.get_tenant(session=session, tenant_id=tenant_id)
-    status = tenant.status if tenant else "missing"
-    rate = (tenant.rate_limit_per_second if tenant else None) or s.rate_limit_per_second
-    burst = (tenant.rate_limit_burst if tenant else None) or s.rate_limit_burst
-    _tenant_cache[tenant_id] = (now + _TENANT_CACHE_TTL, status, rate, burst)
-    return status, rate, burst
+    if hit is None or hit[0] <= now:
+        tenant = await tenancy_service.get_tenant(session=session, tenant_id=tenant_id)
+        hit = (
+            now + _TENANT_CACHE_TTL,
+            tenant.status if tenant else "missing",
+            tenant.rate_limit_per_second if tenant else None,
+            tenant.rate_limit_burst if tenant else None,
+        )
+        _tenant_cache[tenant_id] = hit
+    s = request.app.state.settings
+    return hit[1], hit[2] or s.rate_limit_per_second, hit[3] or s.rate_limit_burst
 
 
 async def principal(
@@ -65,7 +70,7 @@ async def principal(
     ctx = await auth.authenticate(session=session, token=credentials.credentials)
     if ctx is None:
         raise _unauthorized("the API key or access token is invalid, revoked or expired")
-    status, rate, burst = await _tenant_limits(session, ctx.tenant_id)
+    status, rate, burst = await _tenant_limits(request, session, ctx.tenant_id)
     if status != "active":
         raise Forbidden(f"tenant is {status}")
     decision = await request.app.state.limiter.hit(ctx.tenant_id, rate, burst)
@@ -78,9 +83,7 @@ async def principal(
     return ctx
 
 
-def require(
-    *roles: str, scope: str | None = None
-) -> Callable[..., Awaitable[TenantContext]]:
+def require(*roles: str, scope: str | None = None) -> Callable[..., Awaitable[TenantContext]]:
     """A dependency admitting callers with one of `roles` (any when empty) and the `scope`."""
 
     async def check(ctx: Annotated[TenantContext, Depends(principal)]) -> TenantContext:
@@ -131,7 +134,7 @@ async def idempotent(
     request.state.idempotency = result
 
 
-class ReplayResponse(Exception):  # noqa: N818 - control flow, not an error
+class ReplayResponse(Exception):
     """Ends a request early with a stored idempotent response."""
 
     def __init__(self, replay: idempotency.Replay) -> None:

@@ -7,10 +7,9 @@ import time
 from typing import Any
 
 import structlog
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 from fastapi import HTTPException
 from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from lastmile.api.problems import problem_response
 from lastmile.core.errors import BadRequest, DomainError, PayloadTooLarge
@@ -65,12 +64,21 @@ class RequestContextMiddleware:
             method = scope["method"]
             HTTP_LATENCY.labels(method, route).observe(elapsed)
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
-            log.info("request", method=method, route=route, status=status,
-                     duration_ms=round(elapsed * 1000, 2))
+            log.info(
+                "request",
+                method=method,
+                route=route,
+                status=status,
+                duration_ms=round(elapsed * 1000, 2),
+            )
 
     def _guard(self, scope: Scope, headers: dict[bytes, bytes]) -> DomainError | None:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
-        if b"%00" in raw_path or b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]:
+        if (
+            b"%00" in raw_path
+            or b"%00" in scope.get("query_string", b"")
+            or "\x00" in scope["path"]
+        ):
             return BadRequest("NUL bytes are not allowed in the URL")
         length = headers.get(b"content-length")
         if length is not None:

@@ -34,7 +34,9 @@ async def healthz() -> Health:
 
 
 @router.get(
-    "/readyz", response_model=Readiness, tags=["ops"],
+    "/readyz",
+    response_model=Readiness,
+    tags=["ops"],
     responses={503: {"model": Readiness, "description": "Not ready."}},
 )
 async def readyz(request: Request) -> JSONResponse:
@@ -67,8 +69,13 @@ def swagger_dir(configured: str | None) -> Path:
 @router.get("/docs", include_in_schema=False)
 async def docs(request: Request) -> Response:
     if not (request.app.state.swagger_dir / "swagger-ui-bundle.js").exists():
-        return problem_response(request, 503, "docs-assets-missing", "API docs assets missing",
-                                "run `make install` to fetch swagger-ui-dist from npm")
+        return problem_response(
+            request,
+            503,
+            "docs-assets-missing",
+            "API docs assets missing",
+            "run `make install` to fetch swagger-ui-dist from npm",
+        )
     html: HTMLResponse = get_swagger_ui_html(
         openapi_url="/openapi.json",
         title="lastmile API",

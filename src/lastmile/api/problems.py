@@ -68,8 +68,13 @@ def _loc(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _domain(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DomainError)
     return problem_response(
-        request, exc.status, exc.code, exc.title, exc.detail,
-        [e.as_dict() for e in exc.errors], exc.headers,
+        request,
+        exc.status,
+        exc.code,
+        exc.title,
+        exc.detail,
+        [e.as_dict() for e in exc.errors],
+        exc.headers,
     )
 
 
@@ -81,33 +86,60 @@ async def _validation(request: Request, exc: Exception) -> JSONResponse:
         if err.get("type") == "json_invalid":
             malformed = True
         loc = list(err.get("loc", ()))
-        errors.append({"field": _loc(loc), "message": str(err.get("msg", "")),
-                       "code": str(err.get("type", "invalid"))})
+        errors.append(
+            {
+                "field": _loc(loc),
+                "message": str(err.get("msg", "")),
+                "code": str(err.get("type", "invalid")),
+            }
+        )
     if malformed:
-        return problem_response(request, 400, "malformed-json", "Malformed JSON",
-                                "the request body is not valid JSON", errors)
-    return problem_response(request, 422, "validation-error", "Invalid input",
-                            f"{len(errors)} field(s) are invalid", errors)
+        return problem_response(
+            request,
+            400,
+            "malformed-json",
+            "Malformed JSON",
+            "the request body is not valid JSON",
+            errors,
+        )
+    return problem_response(
+        request,
+        422,
+        "validation-error",
+        "Invalid input",
+        f"{len(errors)} field(s) are invalid",
+        errors,
+    )
 
 
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = {
-        404: "not-found", 405: "method-not-allowed", 413: "payload-too-large",
+        404: "not-found",
+        405: "method-not-allowed",
+        413: "payload-too-large",
         415: "unsupported-media-type",
     }.get(exc.status_code, f"http-{exc.status_code}")
     title = {
-        404: "Not found", 405: "Method not allowed", 413: "Payload too large",
+        404: "Not found",
+        405: "Method not allowed",
+        413: "Payload too large",
     }.get(exc.status_code, "HTTP error")
     detail = exc.detail if isinstance(exc.detail, str) else ""
-    return problem_response(request, exc.status_code, code, title, detail, None,
-                            dict(exc.headers or {}))
+    return problem_response(
+        request, exc.status_code, code, title, detail, None, dict(exc.headers or {})
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", exc_info=exc, path=request.url.path)
-    return problem_response(request, 500, "internal-error", "Internal error",
-                            "an unexpected error occurred; it has been logged")
+    return problem_response(
+        request,
+        500,
+        "internal-error",
+        "Internal error",
+        "an unexpected error occurred; it has been logged",
+    )
 
 
 def install(app: FastAPI) -> None:

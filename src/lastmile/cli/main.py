@@ -8,19 +8,18 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.cli import db, tenants
 from lastmile.cli.common import in_uow
 from lastmile.core.config import get_settings
-from lastmile.core.tenancy import bind_session
+from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.tenancy import keys, service
 from lastmile.tenancy.enums import Role
-from lastmile.tenancy.models import Tenant
 
 app = typer.Typer(
-    help="lastmile: last-mile delivery and dispatch.", no_args_is_help=True,
+    help="lastmile: last-mile delivery and dispatch.",
+    no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
 
@@ -57,8 +56,13 @@ def serve(
 
     s = get_settings()
     uvicorn.run(
-        "lastmile.api.app:create_app", factory=True, host=host or s.host, port=port or s.port,
-        workers=workers, access_log=False, log_level="warning",
+        "lastmile.api.app:create_app",
+        factory=True,
+        host=host or s.host,
+        port=port or s.port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
     )
 
 
@@ -90,35 +94,50 @@ def demo(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Create the demo tenant if missing and print its admin login and a fresh API key."""
 
     async def go(session: AsyncSession) -> dict[str, str]:
-        tid = (await session.execute(select(Tenant.id).where(Tenant.name == DEMO_TENANT))).scalar()
+        found = await service.find_tenant_by_name(session=session, name=DEMO_TENANT)
+        tid = found.id if found else None
         if tid is None:
             tenant, _admin, _key, plain = await service.create_tenant(
-                session=session, name=DEMO_TENANT, admin_email=DEMO_EMAIL,
+                session=session,
+                name=DEMO_TENANT,
+                admin_email=DEMO_EMAIL,
                 admin_password=DEMO_PASSWORD,
             )
             tid = tenant.id
         else:
             await bind_session(session, tid)
             _k, plain = await keys.create(
-                session=session, tenant=service.system_context(tid), name="Demo key",
-                role=Role.admin, scopes=["*"], created_by=None,
+                session=session,
+                tenant=TenantContext.system(tid),
+                name="Demo key",
+                role=Role.admin,
+                scopes=["*"],
+                created_by=None,
             )
-        return {"tenant_id": tid, "admin_email": DEMO_EMAIL, "admin_password": DEMO_PASSWORD,
-                "api_key": plain}
+        return {
+            "tenant_id": tid,
+            "admin_email": DEMO_EMAIL,
+            "admin_password": DEMO_PASSWORD,
+            "api_key": plain,
+        }
 
     out = in_uow(go)
     if as_json:
         typer.echo(json.dumps(out))
         return
     s = get_settings()
-    typer.echo("\n".join([
-        "lastmile demo tenant ready",
-        f"  tenant:   {out['tenant_id']}",
-        f"  admin:    {out['admin_email']} / {out['admin_password']}",
-        f"  API key:  {out['api_key']}",
-        f"  console:  {s.public_url}/docs",
-        f"  try:      curl -H 'Authorization: Bearer {out['api_key']}' {s.public_url}/v1/me",
-    ]))
+    typer.echo(
+        "\n".join(
+            [
+                "lastmile demo tenant ready",
+                f"  tenant:   {out['tenant_id']}",
+                f"  admin:    {out['admin_email']} / {out['admin_password']}",
+                f"  API key:  {out['api_key']}",
+                f"  console:  {s.public_url}/docs",
+                f"  try:      curl -H 'Authorization: Bearer {out['api_key']}' {s.public_url}/v1/me",
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import typer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.cli.common import in_uow
-from lastmile.core.tenancy import bind_session
+from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.tenancy import keys, service
 from lastmile.tenancy.enums import Role
 from lastmile.tenancy.schemas import UserCreate
@@ -52,7 +52,8 @@ def user_create(
     async def go(session: AsyncSession) -> dict[str, str]:
         await bind_session(session, tenant_id)
         user = await service.create_user(
-            session=session, tenant=service.system_context(tenant_id),
+            session=session,
+            tenant=TenantContext.system(tenant_id),
             data=UserCreate(email=email, name=name, role=role, password=password),
         )
         return {"user_id": user.id, "email": user.email, "role": user.role}
@@ -73,8 +74,12 @@ def apikey_create(
     async def go(session: AsyncSession) -> dict[str, str]:
         await bind_session(session, tenant_id)
         key, plain = await keys.create(
-            session=session, tenant=service.system_context(tenant_id), name=name, role=role,
-            scopes=["*"], created_by=None,
+            session=session,
+            tenant=TenantContext.system(tenant_id),
+            name=name,
+            role=role,
+            scopes=["*"],
+            created_by=None,
         )
         return {"api_key_id": key.id, "api_key": plain}
 

@@ -7,7 +7,12 @@ from typing import Any
 
 from sqlalchemy import ForeignKey, MetaData, String, event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, mapped_column
 
 NAMING_CONVENTION = {
@@ -108,6 +113,4 @@ def _apply_tenant(session: Session, _tx: SessionTransaction, connection: Connect
     """Set the PostgreSQL RLS tenant for every transaction of a session bound to a tenant."""
     tenant_id = session.info.get("tenant_id")
     if tenant_id and connection.dialect.name == "postgresql":
-        connection.execute(
-            text("select set_config('app.tenant_id', :t, true)"), {"t": tenant_id}
-        )
+        connection.execute(text("select set_config('app.tenant_id', :t, true)"), {"t": tenant_id})

@@ -80,7 +80,7 @@ async def _find(session: AsyncSession, tenant: TenantContext, key: str) -> Idemp
     ).scalar_one_or_none()
 
 
-def _judge(rec: IdempotencyRecord, fp: str, ttl: timedelta) -> Replay | None | bool:
+def _judge(rec: IdempotencyRecord, fp: str, ttl: timedelta) -> Replay | bool | None:
     """Replay, an error, or True when the record may be taken over (expired or abandoned)."""
     now = clock.now()
     if rec.created_at <= now - ttl:
@@ -94,8 +94,10 @@ def _judge(rec: IdempotencyRecord, fp: str, ttl: timedelta) -> Replay | None | b
         return Replay(rec.status_code or 200, dict(rec.headers or {}), rec.body or b"")
     if rec.locked_at <= now - STALE_LOCK:
         return True
-    raise KeyInUse("the first request with this key has not finished; retry later",
-                   headers={"Retry-After": "1"})
+    raise KeyInUse(
+        "the first request with this key has not finished; retry later",
+        headers={"Retry-After": "1"},
+    )
 
 
 async def claim(
@@ -118,7 +120,9 @@ async def claim(
         await session.rollback()
         other = await _find(session, tenant, key)
         if other is None:
-            raise KeyInUse("concurrent request with this key", headers={"Retry-After": "1"}) from None
+            raise KeyInUse(
+                "concurrent request with this key", headers={"Retry-After": "1"}
+            ) from None
         verdict = _judge(other, fp, ttl)
         if isinstance(verdict, Replay):
             return verdict
@@ -127,8 +131,12 @@ async def claim(
 
 
 async def complete(
-    *, session: AsyncSession, record: IdempotencyRecord, status_code: int,
-    headers: dict[str, str], body: bytes,
+    *,
+    session: AsyncSession,
+    record: IdempotencyRecord,
+    status_code: int,
+    headers: dict[str, str],
+    body: bytes,
 ) -> None:
     """Store the response in the request's own transaction, so it lands with the change."""
     record.state = "done"

@@ -24,6 +24,11 @@ class TenantContext:
     def has_scope(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
 
+    @classmethod
+    def system(cls, tenant_id: str) -> TenantContext:
+        """The platform itself acting inside one tenant (CLI, jobs)."""
+        return cls(tenant_id, "system", "system", "admin", frozenset({"*"}))
+
 
 def _check(model: Any) -> None:
     if not hasattr(model, "tenant_id"):

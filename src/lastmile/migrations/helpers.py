@@ -22,7 +22,9 @@ def enable_rls(table: str) -> None:
     )
     # The migration (owner) role reads every row: it runs backfills and the
     # SECURITY DEFINER credential lookups. The application role does not own tables.
-    op.execute(f"CREATE POLICY owner_access ON {table} TO CURRENT_USER USING (true) WITH CHECK (true)")
+    op.execute(
+        f"CREATE POLICY owner_access ON {table} TO CURRENT_USER USING (true) WITH CHECK (true)"
+    )
 
 
 def disable_rls(table: str) -> None:

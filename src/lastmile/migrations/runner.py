@@ -62,20 +62,22 @@ def provision_app_role(admin_url: str, app_url: str) -> str | None:
     try:
         with engine.begin() as conn:
             quoted = conn.dialect.identifier_preparer.quote(role)
-            exists = conn.execute(text("select 1 from pg_roles where rolname = :r"), {"r": role}).first()
+            exists = conn.execute(
+                text("select 1 from pg_roles where rolname = :r"), {"r": role}
+            ).first()
             if not exists:
                 conn.exec_driver_sql(f"CREATE ROLE {quoted} LOGIN NOSUPERUSER NOBYPASSRLS")
                 if app.password:
-                    conn.execute(
-                        text(f"ALTER ROLE {quoted} PASSWORD :p"), {"p": app.password}  # noqa: S608
-                    )
+                    conn.execute(text(f"ALTER ROLE {quoted} PASSWORD :p"), {"p": app.password})
             db = conn.dialect.identifier_preparer.quote(admin.database or "postgres")
             conn.exec_driver_sql(f"GRANT CONNECT ON DATABASE {db} TO {quoted}")
             conn.exec_driver_sql(f"GRANT USAGE ON SCHEMA public TO {quoted}")
             conn.exec_driver_sql(
                 f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {quoted}"
             )
-            conn.exec_driver_sql(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}")
+            conn.exec_driver_sql(
+                f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {quoted}"
+            )
             conn.exec_driver_sql(f"REVOKE ALL ON alembic_version FROM {quoted}")
             conn.exec_driver_sql(f"GRANT SELECT ON alembic_version TO {quoted}")
     finally:

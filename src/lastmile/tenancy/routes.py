@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.api.deps import get_session, idempotent, platform_operator, principal, require
 from lastmile.api.params import Cursor, Limit
@@ -29,7 +30,6 @@ from lastmile.tenancy.schemas import (
     UserRead,
     UserUpdate,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 READERS = (Role.admin, Role.dispatcher, Role.viewer)
@@ -39,14 +39,21 @@ LOGIN_RATE, LOGIN_BURST = 1.0, 10
 
 
 @router.post(
-    "/tenants", status_code=201, response_model=TenantCreated, tags=["platform"],
-    dependencies=[Depends(platform_operator)], responses=CREATE_ERRORS,
+    "/tenants",
+    status_code=201,
+    response_model=TenantCreated,
+    tags=["platform"],
+    dependencies=[Depends(platform_operator)],
+    responses=CREATE_ERRORS,
 )
 async def create_tenant(data: TenantCreate, session: Session) -> TenantCreated:
     """Create a tenant with its first admin and an admin API key (platform operators only)."""
     tenant, admin, key, plain = await service.create_tenant(
-        session=session, name=data.name, admin_email=data.admin_email,
-        admin_name=data.admin_name, admin_password=data.admin_password,
+        session=session,
+        name=data.name,
+        admin_email=data.admin_email,
+        admin_name=data.admin_name,
+        admin_password=data.admin_password,
     )
     return TenantCreated(
         tenant=TenantRead.model_validate(tenant),
@@ -56,7 +63,9 @@ async def create_tenant(data: TenantCreate, session: Session) -> TenantCreated:
 
 
 @router.get(
-    "/tenants/{tenant_id}", response_model=TenantRead, tags=["platform"],
+    "/tenants/{tenant_id}",
+    response_model=TenantRead,
+    tags=["platform"],
     dependencies=[Depends(platform_operator)],
 )
 async def get_tenant(tenant_id: str, session: Session) -> TenantRead:
@@ -102,20 +111,32 @@ async def logout(data: RefreshRequest, session: Session) -> Response:
 @router.get("/me", response_model=Me, tags=["auth"])
 async def me(ctx: Annotated[TenantContext, Depends(principal)]) -> Me:
     """Who the caller is: tenant, actor, role and scopes."""
-    return Me(tenant_id=ctx.tenant_id, actor_id=ctx.actor_id, actor_kind=ctx.actor_kind,
-              role=Role(ctx.role), scopes=sorted(ctx.scopes))
+    return Me(
+        tenant_id=ctx.tenant_id,
+        actor_id=ctx.actor_id,
+        actor_kind=ctx.actor_kind,
+        role=Role(ctx.role),
+        scopes=sorted(ctx.scopes),
+    )
 
 
 @router.post(
-    "/users", status_code=201, response_model=UserRead, tags=["users"],
-    dependencies=[Depends(idempotent)], responses=CREATE_ERRORS,
+    "/users",
+    status_code=201,
+    response_model=UserRead,
+    tags=["users"],
+    dependencies=[Depends(idempotent)],
+    responses=CREATE_ERRORS,
 )
 async def create_user(
-    data: UserCreate, session: Session,
+    data: UserCreate,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(Role.admin, scope="users:write"))],
 ) -> UserRead:
     """Create a user of the caller's tenant (admins)."""
-    return UserRead.model_validate(await service.create_user(session=session, tenant=ctx, data=data))
+    return UserRead.model_validate(
+        await service.create_user(session=session, tenant=ctx, data=data)
+    )
 
 
 @router.get("/users", response_model=Page[UserRead], tags=["users"])
@@ -130,15 +151,21 @@ async def list_users(
 ) -> Page[UserRead]:
     """Users of the caller's tenant, newest first, filtered by role, email or activity."""
     rows, nxt = await service.search_users(
-        session=session, tenant=ctx, role=role, email=email, is_active=is_active,
-        limit=limit, cursor=cursor,
+        session=session,
+        tenant=ctx,
+        role=role,
+        email=email,
+        is_active=is_active,
+        limit=limit,
+        cursor=cursor,
     )
     return Page[UserRead](data=[UserRead.model_validate(r) for r in rows], next_cursor=nxt)
 
 
 @router.get("/users/{user_id}", response_model=UserRead, tags=["users"])
 async def get_user(
-    user_id: str, session: Session,
+    user_id: str,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(*READERS, scope="users:read"))],
 ) -> UserRead:
     """One user."""
@@ -149,7 +176,9 @@ async def get_user(
 
 @router.patch("/users/{user_id}", response_model=UserRead, tags=["users"])
 async def update_user(
-    user_id: str, data: UserUpdate, session: Session,
+    user_id: str,
+    data: UserUpdate,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(Role.admin, scope="users:write"))],
 ) -> UserRead:
     """Change a user's name, role, password or active flag (admins)."""
@@ -159,17 +188,27 @@ async def update_user(
 
 
 @router.post(
-    "/api-keys", status_code=201, response_model=ApiKeyCreated, tags=["api-keys"],
-    dependencies=[Depends(idempotent)], responses=CREATE_ERRORS,
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    tags=["api-keys"],
+    dependencies=[Depends(idempotent)],
+    responses=CREATE_ERRORS,
 )
 async def create_api_key(
-    data: ApiKeyCreate, session: Session,
+    data: ApiKeyCreate,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(Role.admin, scope="api_keys:write"))],
 ) -> ApiKeyCreated:
     """Create an API key; the secret `key` is in this response only."""
     key, plain = await keys.create(
-        session=session, tenant=ctx, name=data.name, role=data.role, scopes=data.scopes,
-        created_by=ctx.actor_id, expires_at=data.expires_at,
+        session=session,
+        tenant=ctx,
+        name=data.name,
+        role=data.role,
+        scopes=data.scopes,
+        created_by=ctx.actor_id,
+        expires_at=data.expires_at,
     )
     return ApiKeyCreated(**ApiKeyRead.model_validate(key).model_dump(), key=plain)
 
@@ -191,7 +230,8 @@ async def list_api_keys(
 
 @router.get("/api-keys/{key_id}", response_model=ApiKeyRead, tags=["api-keys"])
 async def get_api_key(
-    key_id: str, session: Session,
+    key_id: str,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(Role.admin, scope="api_keys:read"))],
 ) -> ApiKeyRead:
     """One API key (without its secret)."""
@@ -200,7 +240,8 @@ async def get_api_key(
 
 @router.post("/api-keys/{key_id}/revoke", response_model=ApiKeyRead, tags=["api-keys"])
 async def revoke_api_key(
-    key_id: str, session: Session,
+    key_id: str,
+    session: Session,
     ctx: Annotated[TenantContext, Depends(require(Role.admin, scope="api_keys:write"))],
 ) -> ApiKeyRead:
     """Revoke a key; it stops working at once."""

@@ -17,13 +17,21 @@ from lastmile.tenancy.schemas import UserCreate, UserUpdate
 from lastmile.tenancy.security import hash_password
 
 
-def system_context(tenant_id: str) -> TenantContext:
-    """A context acting for the platform itself inside one tenant (CLI, jobs)."""
-    return TenantContext(tenant_id, "system", "system", Role.admin, frozenset({"*"}))
+async def tenant_ids(*, session: AsyncSession) -> list[str]:
+    """Ids of every tenant (platform jobs iterate over them)."""
+    return list((await session.execute(select(Tenant.id).order_by(Tenant.id))).scalars())
+
+
+async def find_tenant_by_name(*, session: AsyncSession, name: str) -> Tenant | None:
+    return (
+        await session.execute(select(Tenant).where(Tenant.name == name).limit(1))
+    ).scalar_one_or_none()
 
 
 async def get_tenant(*, session: AsyncSession, tenant_id: str) -> Tenant | None:
-    return (await session.execute(select(Tenant).where(Tenant.id == tenant_id))).scalar_one_or_none()
+    return (
+        await session.execute(select(Tenant).where(Tenant.id == tenant_id))
+    ).scalar_one_or_none()
 
 
 async def create_tenant(
@@ -39,15 +47,21 @@ async def create_tenant(
     session.add(tenant)
     await session.flush()
     await bind_session(session, tenant.id)
-    ctx = system_context(tenant.id)
+    ctx = TenantContext.system(tenant.id)
     admin = await create_user(
         session=session,
         tenant=ctx,
-        data=UserCreate(email=admin_email, name=admin_name, role=Role.admin, password=admin_password),
+        data=UserCreate(
+            email=admin_email, name=admin_name, role=Role.admin, password=admin_password
+        ),
     )
     key, plain = await keys.create(
-        session=session, tenant=ctx, name="Initial admin key", role=Role.admin,
-        scopes=["*"], created_by=admin.id,
+        session=session,
+        tenant=ctx,
+        name="Initial admin key",
+        role=Role.admin,
+        scopes=["*"],
+        created_by=admin.id,
     )
     return tenant, admin, key, plain
 

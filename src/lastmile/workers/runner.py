@@ -6,22 +6,20 @@ import asyncio
 from datetime import timedelta
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lastmile.core import idempotency
 from lastmile.core.config import get_settings
-from lastmile.core.tenancy import bind_session
+from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.tenancy import service as tenancy_service
-from lastmile.tenancy.models import Tenant
 
 log = structlog.get_logger("lastmile.worker")
 
 
 async def tenant_ids(sessions: async_sessionmaker[AsyncSession]) -> list[str]:
     async with UnitOfWork(sessions) as uow:
-        return list((await uow.session.execute(select(Tenant.id))).scalars())
+        return await tenancy_service.tenant_ids(session=uow.session)
 
 
 async def purge_idempotency_keys(sessions: async_sessionmaker[AsyncSession]) -> int:
@@ -32,7 +30,7 @@ async def purge_idempotency_keys(sessions: async_sessionmaker[AsyncSession]) -> 
         async with UnitOfWork(sessions) as uow:
             await bind_session(uow.session, tid)
             total += await idempotency.purge_expired(
-                session=uow.session, tenant=tenancy_service.system_context(tid), ttl=ttl
+                session=uow.session, tenant=TenantContext.system(tid), ttl=ttl
             )
             await uow.commit()
     return total
