@@ -341,3 +341,14 @@ def test_rate_limit_buckets_are_shared_through_redis(database: TestDatabase) -> 
         two.stop()
         if previous is not None:
             POOLS.pools["main"] = previous
+
+
+def test_timestamps_in_responses_are_utc(tenant: TenantHandle) -> None:
+    """created_at/updated_at come back as ISO 8601 in UTC (Z or +00:00) on both backends."""
+    user = tenant.user("viewer")
+    again = tenant.get(f"/v1/users/{user['id']}").json()
+    for body in (user, again):
+        for field in ("created_at", "updated_at"):
+            value = body[field]
+            assert value.endswith(("Z", "+00:00")), value
+    assert again["created_at"] == user["created_at"]
