@@ -116,6 +116,7 @@ async def idempotent(
             description="Makes a retried create safe: same key and body replays the first "
             "response; kept 24 h.",
             max_length=257,
+            pattern=r'^(?:"[!#-~]{1,255}"|[!-~]{1,255})$',
         ),
     ] = None,
 ) -> None:

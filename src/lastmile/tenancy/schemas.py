@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import ConfigDict, EmailStr, Field, JsonValue, StringConstraints
+from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
-from lastmile.core.schemas import InputModel, Name, OutputModel, Text
+from lastmile.core.schemas import Email, InputModel, Name, OutputModel, Text
 from lastmile.tenancy.enums import SCOPES, Role
 
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256, pattern=r"^[^\x00]*$")]
@@ -26,7 +26,7 @@ class TenantCreate(InputModel):
     )
 
     name: Name = Field(examples=["Acme Deliveries"])
-    admin_email: EmailStr = Field(examples=["ops@example.com"])
+    admin_email: Email = Field(examples=["ops@example.com"])
     admin_name: Name = "Admin"
     admin_password: Password | None = None
 
@@ -44,7 +44,7 @@ class UserCreate(InputModel):
         password="correct-horse-battery",
     )
 
-    email: EmailStr = Field(examples=["dana@example.com"])
+    email: Email = Field(examples=["dana@example.com"])
     name: Name = Field(examples=["Dana Dispatcher"])
     role: Role = Field(examples=["dispatcher"])
     password: Password | None = None
@@ -110,7 +110,7 @@ class TenantCreated(OutputModel):
 class LoginRequest(InputModel):
     model_config = _example(email="dana@example.com", password="correct-horse-battery")
 
-    email: EmailStr
+    email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=256, pattern=r"^[^\x00]*$")]
     tenant_id: Text | None = Field(
         default=None, description="Needed only when the email belongs to several tenants."
