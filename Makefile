@@ -32,6 +32,7 @@ run: install
 	$(BIN)/lastmile serve
 
 test: install
+	mkdir -p var
 	$(BIN)/pytest --junitxml=var/junit.xml
 
 lint: install
