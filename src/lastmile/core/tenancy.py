@@ -35,7 +35,7 @@ def _check(model: Any) -> None:
         raise TypeError(f"{model!r} is not tenant-owned")
 
 
-def scoped(model: type[T], tenant: TenantContext) -> Select[tuple[T]]:
+def scoped(model: type[T], tenant: TenantContext) -> Select[T]:
     """`SELECT model` limited to the caller's tenant: the only way to read tenant-owned rows."""
     _check(model)
     return select(model).where(model.tenant_id == tenant.tenant_id)  # type: ignore[attr-defined]
