@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +20,7 @@ from lastmile.core.db import make_engine, make_sessionmaker
 from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
 from lastmile.tenancy.routes import router as tenancy_router
+from lastmile.workers.runner import run_forever
 
 DESCRIPTION = """Multi-tenant last-mile delivery and dispatch API.
 
@@ -34,8 +37,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     limiter: Any = RedisLimiter(s.redis_url) if s.redis_url else MemoryLimiter()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        job_loop = None
+        if s.embedded_worker:
+            job_loop = asyncio.create_task(
+                run_forever(app.state.sessions, s.worker_interval_seconds)
+            )
         yield
+        if job_loop is not None:
+            job_loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await job_loop
         if isinstance(limiter, RedisLimiter):
             await limiter.close()
         await engine.dispose()

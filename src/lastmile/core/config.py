@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     static_dir: str | None = None
+    embedded_worker: bool = Field(
+        default=True, description="Run the background job loop inside `lastmile serve`."
+    )
+    worker_interval_seconds: float = 60.0
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:
