@@ -133,13 +133,18 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("unhandled_error", exc_info=exc, path=request.url.path)
-    return problem_response(
+    response = problem_response(
         request,
         500,
         "internal-error",
         "Internal error",
         "an unexpected error occurred; it has been logged",
     )
+    # Unhandled errors are answered outside the request middleware: tag them here.
+    rid = getattr(request.state, "request_id", None)
+    if rid:
+        response.headers["x-request-id"] = rid
+    return response
 
 
 def install(app: FastAPI) -> None:

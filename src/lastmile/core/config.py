@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576
     rate_limit_per_second: float = 100.0
     rate_limit_burst: int = 200
+    login_rate_per_second: float = Field(
+        default=1.0, description="Sign-in and refresh attempts per second per client address."
+    )
+    login_burst: int = 10
     idempotency_ttl_seconds: int = 24 * 3600
     api_key_touch_interval_seconds: int = 60
 

@@ -35,7 +35,6 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 READERS = (Role.admin, Role.dispatcher, Role.viewer)
 
 router = make_router(prefix="/v1")
-LOGIN_RATE, LOGIN_BURST = 1.0, 10
 
 
 @router.post(
@@ -78,7 +77,10 @@ async def get_tenant(tenant_id: str, session: Session) -> TenantRead:
 
 async def _login_limit(request: Request) -> None:
     ip = request.client.host if request.client else "unknown"
-    decision = await request.app.state.limiter.hit(f"login:{ip}", LOGIN_RATE, LOGIN_BURST)
+    s = request.app.state.settings
+    decision = await request.app.state.limiter.hit(
+        f"login:{ip}", s.login_rate_per_second, s.login_burst
+    )
     if not decision.allowed:
         raise RateLimited("too many sign-in attempts", headers=decision.headers())
 
