@@ -7,6 +7,9 @@ import importlib
 MODEL_MODULES = (
     "lastmile.core.idempotency",
     "lastmile.tenancy.models",
+    "lastmile.fleet.models",
+    "lastmile.places.models",
+    "lastmile.tasks.models",
 )
 
 

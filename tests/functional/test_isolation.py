@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.support.factories import TenantHandle
+from tests.support.objects import BODIES, DRIVER_ALLOWED, FACTORIES, VIEWER_WRITES_ALLOWED
 
-# How to make one object of a tenant for each kind of path id. A new path parameter
-# without an entry here fails `test_every_path_id_has_a_factory`.
-FACTORIES: dict[str, Callable[[TenantHandle], str]] = {
-    "user_id": lambda t: str(t.user("dispatcher")["id"]),
-    "key_id": lambda t: str(
-        t.post("/v1/api-keys", json={"name": "victim", "role": "viewer"}).json()["id"]
-    ),
-    "tenant_id": lambda t: t.id,
-}
-# Valid bodies, so that a refusal cannot come from validation instead of ownership.
-BODIES: dict[tuple[str, str], Any] = {
-    ("patch", "/v1/users/{user_id}"): {"name": "Mallory was here"},
-}
 # Operations outside tenant auth: the platform operator's and the sign-in ones.
 PLATFORM = {("post", "/v1/tenants"), ("get", "/v1/tenants/{tenant_id}")}
 PUBLIC = {("post", "/v1/auth/login"), ("post", "/v1/auth/refresh"), ("post", "/v1/auth/logout")}
-# What a driver may call; everything else under /v1 must answer 403 to a driver.
-DRIVER_ALLOWED = {("get", "/v1/me")}
-# What a viewer may call besides reads.
-VIEWER_WRITES_ALLOWED: set[tuple[str, str]] = set()
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -13,6 +13,11 @@ config = context.config
 url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 
 
+def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+    """Leave PostgreSQL-only extras (named `pgx_…`, made in migrations) out of drift checks."""
+    return not (type_ == "index" and name is not None and name.startswith("pgx_"))
+
+
 def run() -> None:
     engine = create_engine(url, poolclass=pool.NullPool)
     with engine.connect() as connection:
@@ -24,6 +29,7 @@ def run() -> None:
             target_metadata=Base.metadata,
             render_as_batch=connection.dialect.name == "sqlite",
             compare_type=True,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

@@ -37,6 +37,7 @@ def disable_rls(table: str) -> None:
 
 
 def create_function(sql: str) -> None:
+    """Run DDL on PostgreSQL only (functions, GIN indexes)."""
     if _pg():
         op.execute(sql)
 

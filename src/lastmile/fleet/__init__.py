@@ -1,0 +1,1 @@
+"""Teams, dispatchers' teams, hubs, vehicles, drivers, skills, duty status."""

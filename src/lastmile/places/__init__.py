@@ -1,0 +1,1 @@
+"""Addresses, geocoding adapters and zones (GeoJSON polygons)."""

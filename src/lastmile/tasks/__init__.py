@@ -1,0 +1,1 @@
+"""Tasks (pickups and drop-offs), lifecycle, proof of delivery, incidents, imports."""
