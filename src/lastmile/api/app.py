@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from lastmile import __version__
-from lastmile.api import ops, problems
+from lastmile.api import files, ops, problems
 from lastmile.api.middleware import RequestContextMiddleware
 from lastmile.api.ratelimit import MemoryLimiter, RedisLimiter
 from lastmile.core.config import Settings, get_settings
@@ -69,10 +69,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.swagger_dir = ops.swagger_dir(s.static_dir)
     POOLS.pools["main"] = engine.sync_engine.pool
 
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=s.max_body_bytes)
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=s.max_body_bytes,
+        max_upload_bytes=s.max_upload_bytes,
+    )
     problems.install(app)
     app.include_router(ops.router)
     app.include_router(tenancy_router)
+    app.include_router(files.router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

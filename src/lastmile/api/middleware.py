@@ -23,9 +23,17 @@ log = structlog.get_logger("lastmile.access")
 class RequestContextMiddleware:
     """Tags each request with an id, bounds its body, measures it and logs one line."""
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_bytes: int, max_upload_bytes: int | None = None
+    ) -> None:
         self.app = app
         self.max_body = max_body_bytes
+        # Multipart uploads (photos) may be larger than JSON bodies.
+        self.max_upload = max(max_upload_bytes or max_body_bytes, max_body_bytes)
+
+    def _limit(self, headers: dict[bytes, bytes]) -> int:
+        content_type = headers.get(b"content-type", b"").lower()
+        return self.max_upload if content_type.startswith(b"multipart/form-data") else self.max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +64,7 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_wrapper)
                 return
-            await self.app(scope, self._bounded(receive), send_wrapper)
+            await self.app(scope, self._bounded(receive, self._limit(headers)), send_wrapper)
         finally:
             HTTP_IN_FLIGHT.dec()
             elapsed = time.perf_counter() - start
@@ -83,15 +91,14 @@ class RequestContextMiddleware:
         length = headers.get(b"content-length")
         if length is not None:
             try:
-                if int(length) > self.max_body:
-                    return PayloadTooLarge(f"request body exceeds {self.max_body} bytes")
+                if int(length) > (limit := self._limit(headers)):
+                    return PayloadTooLarge(f"request body exceeds {limit} bytes")
             except ValueError:
                 return BadRequest("invalid Content-Length")
         return None
 
-    def _bounded(self, receive: Receive) -> Receive:
+    def _bounded(self, receive: Receive, limit: int) -> Receive:
         seen = 0
-        limit = self.max_body
 
         async def wrapped() -> Any:
             nonlocal seen

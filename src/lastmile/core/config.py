@@ -57,6 +57,30 @@ class Settings(BaseSettings):
     )
     worker_interval_seconds: float = 60.0
 
+    storage_backend: Literal["local", "s3"] = Field(
+        default="local", description="Where proof photos and uploads are kept."
+    )
+    storage_dir: str = Field(
+        default="var/storage", description="Root directory of the local storage backend."
+    )
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, R2...); None for AWS S3."
+    )
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str | None = None
+    max_photo_bytes: int = Field(
+        default=10 * 1024 * 1024, description="Largest accepted photo or signature image."
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        description="Body limit of multipart uploads (JSON bodies keep max_body_bytes).",
+    )
+    signed_url_ttl_seconds: int = Field(
+        default=300, description="Lifetime of the signed URLs that serve stored files."
+    )
+
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:
         if self.env != "production":
