@@ -15,8 +15,10 @@ COMMIT_ALLOWED = {
     "core/uow.py",
     "core/idempotency.py",
     "api/routing.py",
+    "api/deps.py",
     "cli/common.py",
     "workers/runner.py",
+    "workers/imports.py",
     "migrations/env.py",
 }
 

@@ -72,7 +72,7 @@ def test_other_tenant_gets_404_on_every_object_endpoint(
         else:
             assert r.status_code == 404, (method, path, r.status_code, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
-        if before is not None:
+        if before is not None and method != "get":
             assert tenant.get(url).json() == before, (method, path)
         checked += 1
     assert checked >= 5

@@ -19,6 +19,11 @@ from lastmile.core.config import Settings, get_settings
 from lastmile.core.db import make_engine, make_sessionmaker
 from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
+from lastmile.fleet.routes import router as fleet_router
+from lastmile.places.routes import router as places_router
+from lastmile.tasks.action_routes import router as task_actions_router
+from lastmile.tasks.incident_routes import router as incidents_router
+from lastmile.tasks.routes import router as tasks_router
 from lastmile.tenancy.routes import router as tenancy_router
 from lastmile.workers.runner import run_forever
 
@@ -77,7 +82,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     app.include_router(ops.router)
     app.include_router(tenancy_router)
+    app.include_router(places_router)
+    app.include_router(fleet_router)
     app.include_router(files.router)
+    app.include_router(incidents_router)
+    app.include_router(tasks_router)
+    app.include_router(task_actions_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

@@ -17,9 +17,9 @@ from lastmile.core import idempotency
 from lastmile.core.config import get_settings
 from lastmile.core.errors import Forbidden, RateLimited, Unauthorized
 from lastmile.core.metrics import RATE_LIMITED
-from lastmile.core.tenancy import TenantContext
+from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
-from lastmile.tenancy import auth
+from lastmile.tenancy import auth, keys
 from lastmile.tenancy import service as tenancy_service
 
 bearer = HTTPBearer(auto_error=False, description="An API key (`lmk_…`) or an access token.")
@@ -70,6 +70,14 @@ async def principal(
     ctx = await auth.authenticate(session=session, token=credentials.credentials)
     if ctx is None:
         raise _unauthorized("the API key or access token is invalid, revoked or expired")
+    key_id = session.info.pop(keys.TOUCH_DUE, None)
+    if key_id is not None and request.method not in ("GET", "HEAD", "OPTIONS"):
+        await keys.touch(session=session, tenant=ctx, key_id=key_id)
+    elif key_id is not None:  # a read-only request writes nothing: touch in a transaction apart
+        async with UnitOfWork(request.app.state.sessions) as uow:
+            await bind_session(uow.session, ctx.tenant_id)
+            await keys.touch(session=uow.session, tenant=ctx, key_id=key_id)
+            await uow.commit()
     status, rate, burst = await _tenant_limits(request, session, ctx.tenant_id)
     if status != "active":
         raise Forbidden(f"tenant is {status}")

@@ -11,7 +11,7 @@ from lastmile.core.config import get_settings
 from lastmile.core.errors import FieldError, Forbidden, ValidationFailed
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
-from lastmile.core.tenancy import TenantContext, bind_session, owned, scoped
+from lastmile.core.tenancy import TenantContext, bind_session, owned, scoped, scoped_update
 from lastmile.tenancy import lookup
 from lastmile.tenancy.enums import ROLE_RANK, Role
 from lastmile.tenancy.errors import ApiKeyNotFound
@@ -92,6 +92,16 @@ async def revoke(*, session: AsyncSession, tenant: TenantContext, key_id: str) -
     return key
 
 
+TOUCH_DUE = "api_key_touch_due"
+
+
+async def touch(*, session: AsyncSession, tenant: TenantContext, key_id: str) -> None:
+    """Record that the key was used now."""
+    await session.execute(
+        scoped_update(ApiKey, tenant).where(ApiKey.id == key_id).values(last_used_at=clock.now())
+    )
+
+
 async def authenticate(*, session: AsyncSession, token: str) -> TenantContext | None:
     """The context of a valid, unrevoked, unexpired key; binds the session to its tenant."""
     found = await lookup.api_key_tenant(session, digest(token))
@@ -112,7 +122,8 @@ async def authenticate(*, session: AsyncSession, token: str) -> TenantContext | 
         return None
     touch = timedelta(seconds=get_settings().api_key_touch_interval_seconds)
     if key.last_used_at is None or now - key.last_used_at >= touch:
-        key.last_used_at = now
+        # Recorded by `touch` in a transaction of its own: a read-only request must not write.
+        session.info[TOUCH_DUE] = key.id
     return TenantContext(
         tenant_id=key.tenant_id,
         actor_id=key.id,

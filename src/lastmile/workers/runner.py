@@ -12,7 +12,9 @@ from lastmile.core import idempotency
 from lastmile.core.config import get_settings
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
+from lastmile.storage import storage_for
 from lastmile.tenancy import service as tenancy_service
+from lastmile.workers.imports import run_pending
 
 log = structlog.get_logger("lastmile.worker")
 
@@ -41,6 +43,13 @@ async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
     purged = await purge_idempotency_keys(sessions)
     if purged:
         log.info("idempotency_keys_purged", count=purged)
+    ran = await run_pending(
+        sessions=sessions,
+        storage=storage_for(get_settings()),
+        tenant_ids=await tenant_ids(sessions),
+    )
+    if ran:
+        log.info("imports_run", count=ran)
 
 
 async def run_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 60.0) -> None:
