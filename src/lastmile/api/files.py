@@ -9,7 +9,13 @@ from fastapi import Path, Request, Response
 from lastmile.api.routing import make_router
 from lastmile.core import clock
 from lastmile.core.errors import NotFound
-from lastmile.storage import ObjectNotFound, Storage, storage_for
+from lastmile.storage import (
+    ObjectNotFound,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+    storage_for,
+)
 from lastmile.storage.signing import verify_token
 
 router = make_router(prefix="/v1")
@@ -58,6 +64,8 @@ async def get_file(token: Token, request: Request) -> Response:
         data, content_type = await get_storage(request).get(grant.storage_key)
     except ObjectNotFound:
         raise FileNotFound("no such file, or the link has expired") from None
+    except StorageError as exc:
+        raise StorageUnavailable("the file storage did not answer; retry later") from exc
     max_age = max(0, int((grant.expires_at - clock.now()).total_seconds()))
     return Response(
         content=data,

@@ -11,12 +11,14 @@ import re
 from typing import Protocol
 
 from lastmile.core.config import Settings
+from lastmile.core.errors import DomainError
 
 __all__ = [
     "InvalidKey",
     "ObjectNotFound",
     "Storage",
     "StorageError",
+    "StorageUnavailable",
     "make_storage",
     "storage_for",
     "validate_key",
@@ -29,6 +31,12 @@ _KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
 
 class StorageError(Exception):
     """The storage backend failed or is misconfigured."""
+
+
+class StorageUnavailable(DomainError):
+    """The API's answer (503 problem) when the backend fails during a request."""
+
+    status, code, title = 503, "storage-unavailable", "File storage unavailable"
 
 
 class InvalidKey(StorageError, ValueError):

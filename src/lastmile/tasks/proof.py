@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lastmile.core.errors import FieldError, PayloadTooLarge, ValidationFailed
 from lastmile.core.ids import new_id
 from lastmile.core.tenancy import TenantContext, owned, scoped
-from lastmile.storage import Storage
+from lastmile.storage import Storage, StorageError, StorageUnavailable
 from lastmile.storage.signing import signed_url
 from lastmile.tasks.models import ProofFile
 
@@ -30,6 +30,7 @@ __all__ = [
     "CleanImage",
     "ImageTooLarge",
     "InvalidImage",
+    "StorageUnavailable",
     "list_proofs",
     "proof_view",
     "read_upload",
@@ -204,7 +205,10 @@ async def store_proof(
     key = proof_key(
         tenant_id=tenant.tenant_id, task_id=task_id, proof_id=proof_id, extension=image.extension
     )
-    await storage.put(key, image.data, image.content_type)
+    try:
+        await storage.put(key, image.data, image.content_type)
+    except StorageError as exc:
+        raise StorageUnavailable("the image could not be stored; retry later") from exc
     row = owned(
         ProofFile(
             id=proof_id,

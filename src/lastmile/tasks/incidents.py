@@ -1,0 +1,265 @@
+"""Incidents: problems reported by drivers or dispatchers, linked to a task and/or a driver.
+
+Visibility: drivers see the incidents about themselves (and those they reported); every
+other role sees the tenant's incidents. A task or driver named in a report must be one the
+reporter may see: a driver names only their own tasks and themselves, a dispatcher user
+the tasks of the teams they manage and those teams' drivers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lastmile.core import clock
+from lastmile.core.errors import (
+    FieldError,
+    Forbidden,
+    InvalidState,
+    NotFound,
+    ValidationFailed,
+)
+from lastmile.core.ids import new_id
+from lastmile.core.pagination import paginate
+from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
+from lastmile.fleet import service as fleet_service
+from lastmile.storage import Storage, StorageError, StorageUnavailable
+from lastmile.storage.signing import signed_url
+from lastmile.tasks.incident_schemas import IncidentCreate, IncidentStatus
+from lastmile.tasks.models import Incident, Task
+from lastmile.tasks.proof import ACCEPTED_TYPES, CleanImage
+
+__all__ = [
+    "IncidentAlreadyResolved",
+    "IncidentNotFound",
+    "attach_photo",
+    "create",
+    "get",
+    "photo_view",
+    "require",
+    "resolve",
+    "search",
+]
+
+_TYPE_OF_EXTENSION = {ext: ct for ct, ext in ACCEPTED_TYPES.items()}
+
+
+class IncidentNotFound(NotFound):
+    title = "Incident not found"
+
+
+class IncidentAlreadyResolved(InvalidState):
+    code, title = "incident-resolved", "Incident already resolved"
+
+
+class ReferenceNotFound(NotFound):
+    """A task or driver named in the body that does not exist for the caller."""
+
+    code, title = "reference-not-found", "Referenced object not found"
+
+
+def _is_driver(tenant: TenantContext) -> bool:
+    return tenant.role == "driver"
+
+
+async def _own_driver_id(session: AsyncSession, tenant: TenantContext) -> str | None:
+    if tenant.actor_kind != "user":
+        return None
+    driver = await fleet_service.get_driver_for_user(
+        session=session, tenant=tenant, user_id=tenant.actor_id
+    )
+    return driver.id if driver else None
+
+
+async def _visibility(session: AsyncSession, tenant: TenantContext) -> ColumnElement[bool] | None:
+    """A WHERE clause limiting incidents to what the caller sees (None: the whole tenant)."""
+    if not _is_driver(tenant):
+        return None
+    own = await _own_driver_id(session, tenant)
+    mine = Incident.reported_by == tenant.actor_id
+    return or_(mine, Incident.driver_id == own) if own else mine
+
+
+async def _visible_task(
+    session: AsyncSession, tenant: TenantContext, task_id: str, own_driver: str | None
+) -> Task | None:
+    """The task if the caller may name it (drivers: their own; dispatchers: their teams')."""
+    stmt = scoped(Task, tenant).where(Task.id == task_id)
+    if _is_driver(tenant):
+        if own_driver is None:
+            return None
+        stmt = stmt.where(Task.driver_id == own_driver)
+    else:
+        teams = await fleet_service.visible_team_ids(session=session, tenant=tenant)
+        if teams is not None:
+            stmt = stmt.where(Task.team_id.in_(sorted(teams)))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+def _missing_ref(field: str, what: str, value: str) -> ReferenceNotFound:
+    return ReferenceNotFound(
+        f"no {what} {value}",
+        [FieldError(field, f"no {what} {value} that you may see", "not_found")],
+    )
+
+
+async def create(*, session: AsyncSession, tenant: TenantContext, data: IncidentCreate) -> Incident:
+    """Record a new open incident; nothing is stored unless every reference checks out."""
+    own_driver: str | None = None
+    if _is_driver(tenant):
+        own_driver = await _own_driver_id(session, tenant)
+        if own_driver is None:
+            raise Forbidden("only a driver user with a driver record may report as a driver")
+    elif data.task_id is None and data.driver_id is None:
+        message = "give task_id, driver_id or both"
+        raise ValidationFailed(
+            message,
+            [
+                FieldError("body.task_id", message, "missing"),
+                FieldError("body.driver_id", message, "missing"),
+            ],
+        )
+    task = None
+    if data.task_id is not None:
+        task = await _visible_task(session, tenant, data.task_id, own_driver)
+        if task is None:
+            raise _missing_ref("body.task_id", "task", data.task_id)
+    driver_id = data.driver_id
+    if driver_id is not None:
+        try:
+            await fleet_service.require_driver(session=session, tenant=tenant, driver_id=driver_id)
+        except NotFound:
+            raise _missing_ref("body.driver_id", "driver", driver_id) from None
+    elif own_driver is not None:
+        driver_id = own_driver
+    elif task is not None:
+        driver_id = task.driver_id
+    incident = owned(
+        Incident(
+            id=new_id("inc"),
+            type=data.type,
+            status=IncidentStatus.open,
+            task_id=data.task_id,
+            driver_id=driver_id,
+            notes=data.notes,
+            lat=data.location.lat if data.location else None,
+            lng=data.location.lng if data.location else None,
+            reported_by=tenant.actor_id,
+        ),
+        tenant,
+    )
+    session.add(incident)
+    await session.flush()
+    return incident
+
+
+async def get(*, session: AsyncSession, tenant: TenantContext, incident_id: str) -> Incident | None:
+    """The incident, or None when it does not exist or the caller may not see it."""
+    stmt = scoped(Incident, tenant).where(Incident.id == incident_id)
+    clause = await _visibility(session, tenant)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def require(*, session: AsyncSession, tenant: TenantContext, incident_id: str) -> Incident:
+    """The incident; 404 when missing or not visible to the caller."""
+    incident = await get(session=session, tenant=tenant, incident_id=incident_id)
+    if incident is None:
+        raise IncidentNotFound(f"no incident {incident_id}")
+    return incident
+
+
+async def search(
+    *,
+    session: AsyncSession,
+    tenant: TenantContext,
+    status: str | None = None,
+    type: str | None = None,
+    task_id: str | None = None,
+    driver_id: str | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[Incident], str | None]:
+    """Incidents the caller sees, newest first, filtered by status, type, task and driver."""
+    stmt = scoped(Incident, tenant)
+    clause = await _visibility(session, tenant)
+    if clause is not None:
+        stmt = stmt.where(clause)
+    if status is not None:
+        stmt = stmt.where(Incident.status == status)
+    if type is not None:
+        stmt = stmt.where(Incident.type == type)
+    if task_id is not None:
+        stmt = stmt.where(Incident.task_id == task_id)
+    if driver_id is not None:
+        stmt = stmt.where(Incident.driver_id == driver_id)
+    return await paginate(session, stmt, Incident, limit=limit, cursor=cursor)
+
+
+async def resolve(
+    *, session: AsyncSession, tenant: TenantContext, incident_id: str, resolution_notes: str
+) -> Incident:
+    """Mark an open incident resolved, once (409 when it already is)."""
+    incident = await require(session=session, tenant=tenant, incident_id=incident_id)
+    now = clock.now()
+    result: Any = await session.execute(
+        scoped_update(Incident, tenant)
+        .where(Incident.id == incident_id, Incident.status == IncidentStatus.open)
+        .values(
+            status=IncidentStatus.resolved,
+            resolution_notes=resolution_notes,
+            resolved_by=tenant.actor_id,
+            resolved_at=now,
+            updated_at=now,
+        )
+    )
+    if not result.rowcount:
+        raise IncidentAlreadyResolved(f"incident {incident_id} is already resolved")
+    await session.refresh(incident)
+    return incident
+
+
+async def attach_photo(
+    *,
+    session: AsyncSession,
+    tenant: TenantContext,
+    storage: Storage,
+    incident_id: str,
+    image: CleanImage,
+) -> Incident:
+    """Store a validated photo as the incident's photo (replacing any earlier one)."""
+    incident = await require(session=session, tenant=tenant, incident_id=incident_id)
+    if incident.status != IncidentStatus.open:
+        raise IncidentAlreadyResolved(f"incident {incident_id} is resolved; it takes no photo")
+    key = f"{tenant.tenant_id}/incidents/{incident.id}/{new_id('pho')}.{image.extension}"
+    try:
+        await storage.put(key, image.data, image.content_type)
+    except StorageError as exc:
+        raise StorageUnavailable("the photo could not be stored; retry later") from exc
+    previous, incident.photo_key = incident.photo_key, key
+    incident.updated_at = clock.now()
+    await session.flush()
+    if previous:
+        with contextlib.suppress(StorageError):
+            await storage.delete(previous)
+    return incident
+
+
+def photo_view(incident: Incident, *, ttl: int | None = None) -> dict[str, Any] | None:
+    """The incident's photo as the API shows it (fresh signed URL), or None."""
+    if not incident.photo_key:
+        return None
+    content_type = _TYPE_OF_EXTENSION.get(
+        incident.photo_key.rsplit(".", 1)[-1], "application/octet-stream"
+    )
+    url, expires = signed_url(
+        tenant_id=incident.tenant_id,
+        storage_key=incident.photo_key,
+        content_type=content_type,
+        ttl=ttl,
+    )
+    return {"url": url, "url_expires_at": expires, "content_type": content_type}
