@@ -8,7 +8,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func
+from sqlalchemy import func, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.core import clock
@@ -289,7 +290,7 @@ class RowOutcome:
 
 def _row_error(exc: ValidationError, prefix: str) -> ValidationFailed:
     errors = [
-        FieldError(prefix + ".".join(str(p) for p in e["loc"]), e["msg"], e["type"])
+        FieldError(".".join([prefix.rstrip("."), *(str(p) for p in e["loc"])]), e["msg"], e["type"])
         for e in exc.errors()
     ]
     return ValidationFailed(f"{len(errors)} field(s) are invalid", errors)
@@ -432,7 +433,7 @@ async def search(
     if f.metadata:
         dialect = (await session.connection()).dialect.name
         if dialect == "postgresql":
-            stmt = stmt.where(Task.meta.contains(f.metadata))
+            stmt = stmt.where(type_coerce(Task.meta, JSONB).contains(f.metadata))
         else:
             for key, value in f.metadata.items():
                 path = '$."' + key.replace('"', "") + '"'
