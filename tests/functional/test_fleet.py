@@ -82,6 +82,36 @@ def test_team_with_drivers_cannot_be_deleted(tenant: TenantHandle) -> None:
     assert tenant.get(f"/v1/teams/{team['id']}").status_code == 200
 
 
+def test_team_delete_unlinks_zones_but_not_tasks(tenant: TenantHandle) -> None:
+    """Deleting a team drops its zone links; a team that still has tasks is a 409 and stays."""
+    team = make_team(tenant)
+    square = [[[4.0, 52.0], [5.0, 52.0], [5.0, 53.0], [4.0, 53.0], [4.0, 52.0]]]
+    zone = tenant.post(
+        "/v1/zones",
+        json={
+            "name": "Z",
+            "geometry": {"type": "Polygon", "coordinates": square},
+            "team_ids": [team["id"]],
+        },
+    )
+    assert zone.status_code == 201, zone.text
+    assert tenant.request("DELETE", f"/v1/teams/{team['id']}").status_code == 204
+    assert tenant.get(f"/v1/zones/{zone.json()['id']}").json()["team_ids"] == []
+
+    busy = make_team(tenant)
+    task = {
+        "kind": "dropoff",
+        "address": "1 Main St",
+        "lat": 52.5,
+        "lng": 4.5,
+        "team_id": busy["id"],
+    }
+    r = tenant.post("/v1/tasks", json=task)
+    assert r.status_code == 201, r.text
+    problem(tenant.request("DELETE", f"/v1/teams/{busy['id']}"), 409)
+    assert tenant.get(f"/v1/teams/{busy['id']}").status_code == 200
+
+
 def test_set_dispatchers(tenant: TenantHandle) -> None:
     """PUT dispatchers replaces the list; a non-dispatcher or unknown user is a 422 naming its index and changes nothing."""
     team = make_team(tenant)

@@ -17,6 +17,7 @@ from lastmile.fleet.errors import InUse, TeamNameTaken
 from lastmile.fleet.models import DriverTeam, Team, TeamDispatcher
 from lastmile.fleet.schemas import TeamCreate, TeamUpdate
 from lastmile.fleet.service import require_team
+from lastmile.places import service as places_service
 from lastmile.tenancy import service as tenancy_service
 from lastmile.tenancy.enums import Role
 
@@ -74,7 +75,8 @@ async def update(
 
 
 async def delete(*, session: AsyncSession, tenant: TenantContext, team_id: str) -> None:
-    """Delete a team and its dispatcher links; 409 while drivers (or zones, tasks) use it."""
+    """Delete a team, its dispatcher links and its zone links; 409 while it has drivers or
+    tasks."""
     team = await require_team(session=session, tenant=tenant, team_id=team_id)
     members = await session.execute(
         scoped(DriverTeam, tenant)
@@ -86,13 +88,14 @@ async def delete(*, session: AsyncSession, tenant: TenantContext, team_id: str) 
         raise InUse(f"team {team.id} still has {count} driver(s); move them to another team first")
     try:
         async with session.begin_nested():
+            await places_service.forget_team(session=session, tenant=tenant, team_id=team.id)
             await session.execute(
                 scoped_delete(TeamDispatcher, tenant).where(TeamDispatcher.team_id == team.id)
             )
             await session.delete(team)
             await session.flush()
     except IntegrityError as exc:
-        raise InUse(f"team {team_id} is still referenced by zones or tasks") from exc
+        raise InUse(f"team {team_id} still has tasks") from exc
 
 
 async def search(
