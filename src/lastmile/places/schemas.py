@@ -14,12 +14,9 @@ SQUARE = [[[4.88, 52.36], [4.92, 52.36], [4.92, 52.38], [4.88, 52.38], [4.88, 52
 
 _POSITION = {
     "type": "array",
-    "description": "[longitude, latitude] in WGS 84 degrees (an altitude, if any, is dropped).",
-    "prefixItems": [
-        {"type": "number", "minimum": -180, "maximum": 180},
-        {"type": "number", "minimum": -90, "maximum": 90},
-    ],
-    "items": {"type": "number"},
+    "description": "[longitude, latitude] in WGS 84 degrees: longitude in [-180, 180], "
+    "latitude in [-90, 90] (an altitude, if any, is dropped).",
+    "items": {"type": "number", "minimum": -180, "maximum": 180},
     "minItems": 2,
     "maxItems": 3,
 }
