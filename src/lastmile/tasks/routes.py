@@ -48,7 +48,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: CREATE_ERRORS[409]}
 router = make_router(prefix="/v1", tags=["tasks"])
 
 
-def to_read(task: Task) -> TaskRead:
+def to_read(task: Task | service.NewTask) -> TaskRead:
     return TaskRead(
         **{
             k: getattr(task, k)
