@@ -111,7 +111,7 @@ def seed_million(db: Database, tenant_id: str, n: int) -> dict[str, Any]:
               recipient_phone, recipient_notes, complete_after, complete_before, service_seconds,
               quantities, required_skills, priority, requirements, metadata, notes, created_at,
               updated_at)
-            select 'tsk_m' || lpad(g::text, 8, '0'), %(t)s, 'M' || g, 
+            select 'tsk_m' || lpad(g::text, 8, '0'), %(t)s, 'M' || g,
               case when g %% 3 = 0 then 'pickup' else 'dropoff' end,
               (array['unassigned','assigned','started','arrived','completed','completed',
                      'completed','failed','cancelled','completed'])[1 + g %% 10],
