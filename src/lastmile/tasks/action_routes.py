@@ -36,11 +36,18 @@ def get_storage(request: Request) -> Storage:
 StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
+def _form_example(example: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"content": {"multipart/form-data": {"example": example}}}}
+
+
 @router.post(
     "/tasks/{task_id}/complete",
     response_model=TaskRead,
     tags=["tasks"],
     responses={409: CREATE_ERRORS[409]},
+    openapi_extra=_form_example(
+        {"success": True, "notes": "Left with the neighbour", "lat": 52.52, "lng": 13.405}
+    ),
 )
 async def complete_task(
     task_id: str,
@@ -151,6 +158,12 @@ class ImportRead(OutputModel):
     tags=["imports"],
     dependencies=[Depends(idempotent)],
     responses=CREATE_ERRORS,
+    openapi_extra=_form_example(
+        {
+            "file": "kind,lat,lng,external_ref\ndropoff,52.52,13.405,ORDER-1\n",
+            "all_or_nothing": False,
+        }
+    ),
 )
 async def create_import(
     request: Request,
