@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -65,6 +66,18 @@ def test_team_crud(tenant: TenantHandle) -> None:
 
     assert tenant.request("DELETE", f"/v1/teams/{team['id']}").status_code == 204
     problem(tenant.get(f"/v1/teams/{team['id']}"), 404)
+
+
+def test_concurrent_creates_of_one_team_name_give_one_team(tenant: TenantHandle) -> None:
+    """Racing creates of the same team name yield one 201 and 409s, never a 500."""
+    keys = [tenant.key("admin") for _ in range(8)]
+    with ThreadPoolExecutor(max_workers=len(keys)) as pool:
+        codes = list(
+            pool.map(
+                lambda k: tenant.post("/v1/teams", key=k, json={"name": "Race"}).status_code, keys
+            )
+        )
+    assert sorted(codes) == [201] + [409] * (len(keys) - 1), codes
 
 
 def test_team_with_unknown_hub_is_refused(tenant: TenantHandle) -> None:
@@ -330,10 +343,10 @@ def test_bad_driver_is_refused(tenant: TenantHandle, change: dict[str, Any], fie
 
 
 def test_user_who_is_not_a_driver_cannot_become_one(tenant: TenantHandle) -> None:
-    """Only a user with the role driver gets a driver record: 422 naming body.user_id otherwise."""
-    body = _driver_body(tenant, user_id=tenant.user("dispatcher")["id"])
+    """Only a user with the role driver gets a driver record: 422 naming body.user_id (and any other bad field) otherwise."""
+    body = _driver_body(tenant, user_id=tenant.user("dispatcher")["id"], skills=["x_ray"])
     r = tenant.post("/v1/drivers", json=body)
-    assert fields(r) == {"body.user_id"}
+    assert fields(r) == {"body.user_id", "body.skills[0]"}
     assert r.json()["errors"][0]["code"] == "not-a-driver"
     assert tenant.get("/v1/drivers").json()["data"] == []
 

@@ -36,13 +36,13 @@ def _unique(values: list[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-async def _check(
+async def _reference_errors(
     session: AsyncSession,
     tenant: TenantContext,
     data: DriverCreate | DriverUpdate,
     fields: set[str],
-) -> None:
-    """422 naming every given reference that does not exist (or the caller may not use)."""
+) -> list[FieldError]:
+    """An error naming every given reference that does not exist (or the caller may not use)."""
     errors: list[FieldError] = []
     if "vehicle_id" in fields:
         errors += await refs.vehicle_errors(
@@ -65,29 +65,31 @@ async def _check(
             errors += await refs.hub_errors(
                 session=session, tenant=tenant, hub_id=place.hub_id, field=f"body.{name}.hub_id"
             )
-    if errors:
-        raise ValidationFailed("invalid driver", errors)
+    return errors
+
+
+async def _user_errors(
+    session: AsyncSession, tenant: TenantContext, user_id: str
+) -> tuple[Any, list[FieldError]]:
+    """The user (a tenancy object) when it may become a driver, else the errors."""
+    user = await tenancy_service.get_user(session=session, tenant=tenant, user_id=user_id)
+    if user is None:
+        return None, [refs.unknown("body.user_id", "user", user_id)]
+    if user.role != Role.driver:
+        message = f"user {user.id} has the role {user.role}; give them the role driver first"
+        return None, [FieldError("body.user_id", message, "not-a-driver")]
+    return user, []
 
 
 async def create(*, session: AsyncSession, tenant: TenantContext, data: DriverCreate) -> Driver:
     """The driver record of an existing user with the role driver (one per user)."""
-    user = await tenancy_service.get_user(session=session, tenant=tenant, user_id=data.user_id)
-    if user is None:
-        raise ValidationFailed("unknown user", [refs.unknown("body.user_id", "user", data.user_id)])
-    if user.role != Role.driver:
-        raise ValidationFailed(
-            "the user is not a driver",
-            [
-                FieldError(
-                    "body.user_id",
-                    f"user {user.id} has the role {user.role}; give them the role driver first",
-                    "not-a-driver",
-                )
-            ],
-        )
-    await _check(session, tenant, data, data.model_fields_set | {"team_ids"})
+    user, errors = await _user_errors(session, tenant, data.user_id)
+    errors += await _reference_errors(session, tenant, data, data.model_fields_set | {"team_ids"})
+    if errors or user is None:
+        raise ValidationFailed("invalid driver", errors)
+    exists = DriverExists(f"user {user.id} already has a driver record")
     if await get_driver_for_user(session=session, tenant=tenant, user_id=user.id) is not None:
-        raise DriverExists(f"user {user.id} already has a driver record")
+        raise exists
     driver = owned(
         Driver(
             id=new_id("drv"),
@@ -104,7 +106,7 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: DriverCr
         tenant,
     )
     session.add(driver)
-    await session.flush()
+    await refs.flush_or_raise(session, exists)
     for team_id in _unique(data.team_ids):
         session.add(owned(DriverTeam(driver_id=driver.id, team_id=team_id), tenant))
     await session.flush()
@@ -118,7 +120,9 @@ async def update(
     list leaves the driver's memberships of teams they do not manage untouched."""
     driver = await require_driver(session=session, tenant=tenant, driver_id=driver_id)
     given = data.model_fields_set
-    await _check(session, tenant, data, given)
+    errors = await _reference_errors(session, tenant, data, given)
+    if errors:
+        raise ValidationFailed("invalid driver", errors)
     if data.name is not None:
         driver.name = data.name
     if "phone" in given:

@@ -6,9 +6,10 @@ from typing import Any
 
 from sqlalchemy import String as SAString
 from sqlalchemy import cast
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lastmile.core.errors import FieldError, ValidationFailed
+from lastmile.core.errors import DomainError, FieldError, ValidationFailed
 from lastmile.core.tenancy import TenantContext, scoped
 from lastmile.fleet import access
 from lastmile.fleet.models import Hub, Team, Vehicle
@@ -67,3 +68,13 @@ def json_mentions(column: Any, value: str) -> Any:
     (as a whole JSON string). Values here are ids or skill names: no quotes or backslashes."""
     escaped = value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return cast(column, SAString).like(f'%"{escaped}"%', escape="\\")
+
+
+async def flush_or_raise(session: AsyncSession, error: DomainError) -> None:
+    """Flush inside a savepoint; a unique-key race lost to a concurrent request becomes `error`
+    (the same 409 the pre-check gives) instead of a 500."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise error from exc

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from lastmile.core.errors import FieldError, ValidationFailed
 from lastmile.core.ids import new_id
 from lastmile.core.tenancy import TenantContext, owned, scoped
+from lastmile.fleet import refs
 from lastmile.fleet.enums import BUILTIN_SKILLS
 from lastmile.fleet.errors import SkillExists
 from lastmile.fleet.models import Skill
@@ -34,14 +35,15 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: SkillCre
         or (await session.execute(scoped(Skill, tenant).where(Skill.name == data.name))).first()
         is not None
     )
+    exists = SkillExists(
+        f"the skill {data.name!r} already exists",
+        [FieldError("body.name", "already a skill of this tenant", "taken")],
+    )
     if taken:
-        raise SkillExists(
-            f"the skill {data.name!r} already exists",
-            [FieldError("body.name", "already a skill of this tenant", "taken")],
-        )
+        raise exists
     skill = owned(Skill(id=new_id("skl"), name=data.name, description=data.description), tenant)
     session.add(skill)
-    await session.flush()
+    await refs.flush_or_raise(session, exists)
     return skill
 
 

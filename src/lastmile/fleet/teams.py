@@ -29,10 +29,14 @@ async def _name_free(
     if except_id is not None:
         stmt = stmt.where(Team.id != except_id)
     if (await session.execute(stmt)).first() is not None:
-        raise TeamNameTaken(
-            f"a team named {name!r} already exists",
-            [FieldError("body.name", "already used by another team", "taken")],
-        )
+        raise _taken(name)
+
+
+def _taken(name: str) -> TeamNameTaken:
+    return TeamNameTaken(
+        f"a team named {name!r} already exists",
+        [FieldError("body.name", "already used by another team", "taken")],
+    )
 
 
 async def create(*, session: AsyncSession, tenant: TenantContext, data: TeamCreate) -> Team:
@@ -48,7 +52,7 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: TeamCrea
         tenant,
     )
     session.add(team)
-    await session.flush()
+    await refs.flush_or_raise(session, _taken(data.name))
     return team
 
 
@@ -70,7 +74,7 @@ async def update(
     for field, value in changes.items():
         if value is not None:
             setattr(team, field, value)
-    await session.flush()
+    await refs.flush_or_raise(session, _taken(team.name))
     return team
 
 
