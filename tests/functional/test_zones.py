@@ -349,3 +349,26 @@ def test_unknown_or_repeated_query_parameters_are_refused(
     r = tenant.get(path, params=params)
     assert r.status_code == 422, r.text
     assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+def test_deleting_a_zone_keeps_its_tasks_tagged(tenant: TenantHandle) -> None:
+    """A zone with tasks can be deleted: its tasks keep the tag, new tasks there get none."""
+    zone = make_zone(tenant)
+    r = tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": 52.37, "lng": 4.9})
+    assert r.status_code == 201, r.text
+    task = r.json()
+    assert task["zone_id"] == zone["id"]
+    assert tenant.request("DELETE", f"/v1/zones/{zone['id']}").status_code == 204
+    assert tenant.get(f"/v1/tasks/{task['id']}").json()["zone_id"] == zone["id"]
+    assert tenant.get(f"/v1/zones/{zone['id']}").status_code == 404
+    assert tenant.patch(f"/v1/zones/{zone['id']}", json={"name": "back"}).status_code == 404
+    r = tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": 52.37, "lng": 4.9})
+    assert r.json()["zone_id"] is None
+
+
+def test_task_is_tagged_with_the_smallest_zone(tenant: TenantHandle) -> None:
+    """A task created inside nested zones is tagged with the smallest one containing it."""
+    make_zone(tenant, name="city", geometry=polygon(box(4.7, 52.2, 5.1, 52.5)))
+    centre = make_zone(tenant, name="centre")
+    r = tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": 52.37, "lng": 4.9})
+    assert r.json()["zone_id"] == centre["id"]

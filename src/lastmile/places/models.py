@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Index, String, Text, UniqueConstraint
@@ -9,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lastmile.core.db import Base, TenantOwned
 from lastmile.core.models import Timestamps
-from lastmile.core.types import JSONDoc
+from lastmile.core.types import JSONDoc, UTCDateTime
 
 
 class Zone(TenantOwned, Timestamps, Base):
@@ -29,6 +30,8 @@ class Zone(TenantOwned, Timestamps, Base):
     min_lng: Mapped[float] = mapped_column(Float)
     max_lat: Mapped[float] = mapped_column(Float)
     max_lng: Mapped[float] = mapped_column(Float)
+    # Deleted zones are kept (tasks stay tagged with them) but no longer listed or matched.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ZoneTeam(TenantOwned, Base):

@@ -60,10 +60,13 @@ def zone_shape(*, zone: Zone) -> geometry.ZoneShape:
 # -- zones -----------------------------------------------------------------------------------
 
 
+def _live(tenant: TenantContext) -> Select[Zone]:
+    """The tenant's zones that are not deleted."""
+    return scoped(Zone, tenant).where(Zone.deleted_at.is_(None))
+
+
 async def get_zone(*, session: AsyncSession, tenant: TenantContext, zone_id: str) -> Zone | None:
-    return (
-        await session.execute(scoped(Zone, tenant).where(Zone.id == zone_id))
-    ).scalar_one_or_none()
+    return (await session.execute(_live(tenant).where(Zone.id == zone_id))).scalar_one_or_none()
 
 
 async def require_zone(*, session: AsyncSession, tenant: TenantContext, zone_id: str) -> Zone:
@@ -144,9 +147,11 @@ async def update_zone(
 
 
 async def delete_zone(*, session: AsyncSession, tenant: TenantContext, zone_id: str) -> None:
+    """Delete a zone: it leaves lists and lookups and loses its teams; tasks tagged with it keep
+    the tag (the row stays, marked deleted)."""
     zone = await require_zone(session=session, tenant=tenant, zone_id=zone_id)
     await session.execute(scoped_delete(ZoneTeam, tenant).where(ZoneTeam.zone_id == zone.id))
-    await session.delete(zone)
+    zone.deleted_at = clock.now()
     await session.flush()
 
 
@@ -159,7 +164,7 @@ async def search_zones(
     cursor: str | None = None,
 ) -> tuple[list[Zone], str | None]:
     """Zones, newest first, optionally only those a team serves."""
-    stmt = scoped(Zone, tenant)
+    stmt = _live(tenant)
     if team_id is not None:
         served = scoped(ZoneTeam, tenant).where(ZoneTeam.team_id == team_id)
         stmt = stmt.where(Zone.id.in_(served.with_only_columns(ZoneTeam.zone_id)))
@@ -222,7 +227,7 @@ async def zones_containing(
     *, session: AsyncSession, tenant: TenantContext, lat: float, lng: float
 ) -> list[Zone]:
     """The zones containing the point (boundary included), smallest area first."""
-    stmt = _in_box(scoped(Zone, tenant), lat, lat, lng, lng)
+    stmt = _in_box(_live(tenant), lat, lat, lng, lng)
     candidates = list((await session.execute(stmt)).scalars())
     return [z for z, shape in _smallest_first(candidates) if shape.covers(lng, lat)]
 
@@ -243,7 +248,7 @@ async def zones_for_points(
         return []
     lats = [p[0] for p in points]
     lngs = [p[1] for p in points]
-    stmt = _in_box(scoped(Zone, tenant), min(lats), max(lats), min(lngs), max(lngs))
+    stmt = _in_box(_live(tenant), min(lats), max(lats), min(lngs), max(lngs))
     shaped = _smallest_first(list((await session.execute(stmt)).scalars()))
     found: list[Zone | None] = []
     for lat, lng in points:
