@@ -138,6 +138,7 @@ _PHOTO_BODY = {
                     }
                 },
                 "required": ["photo"],
+                "examples": [{"photo": "(the bytes of a JPEG, PNG or WebP file)"}],
             }
         }
     },
