@@ -436,3 +436,33 @@ def test_google_wrong_key_is_rejected(tenant: TenantHandle, providers: FakeProvi
     r = _geocode(tenant, "1600 Amphitheatre Parkway")
     _problem(r, 502, "geocoder-rejected")
     assert "wrong-key" not in r.text
+
+
+def test_results_are_cached_per_configuration(
+    tenant: TenantHandle, other_tenant: TenantHandle, providers: FakeProviders
+) -> None:
+    """A repeated address is answered from the cache; another tenant or a changed configuration
+    asks the provider again."""
+
+    def asked() -> int:
+        return sum(1 for r in providers.requests if r["query"].get("q") == "Dam 1, Amsterdam")
+
+    before = asked()
+    _configure(tenant, provider="nominatim", base_url=providers.url)
+    first = _geocode(tenant, "Dam 1, Amsterdam").json()
+    assert _geocode(tenant, "Dam 1,  Amsterdam").json() == first
+    assert asked() == before + 1
+    _configure(other_tenant, provider="nominatim", base_url=providers.url)
+    assert _geocode(other_tenant, "Dam 1, Amsterdam").json() == first
+    assert asked() == before + 2
+    _configure(tenant, provider="nominatim", base_url=providers.url + "/")
+    assert _geocode(tenant, "Dam 1, Amsterdam").status_code == 200
+    assert asked() == before + 3
+
+
+def test_misses_are_not_cached(nominatim: TenantHandle, providers: FakeProviders) -> None:
+    """An address the provider did not find is asked again next time."""
+    before = len(providers.requests)
+    for _ in range(2):
+        _problem(_geocode(nominatim, "nowhere"), 422, "address-not-found")
+    assert len(providers.requests) == before + 2

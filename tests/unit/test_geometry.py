@@ -1,4 +1,5 @@
-"""Zone geometry validation and normalisation, point tests, the shape cache, and key encryption."""
+"""Zone geometry validation and normalisation, point tests, the shape cache, and the geocoding
+helpers that need no server: key encryption and the result cache."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 from lastmile.places import geometry
 from lastmile.places.errors import InvalidGeometry
 from lastmile.places.geocoding import keystore
+from lastmile.places.geocoding.base import GeocodeResult
+from lastmile.places.geocoding.cache import ResultCache
 
 pytestmark = pytest.mark.unit
 
@@ -196,3 +199,18 @@ def test_api_keys_round_trip_and_fail_closed_under_another_secret() -> None:
     assert keystore.decrypt(token, secret_key="s" * 40) == "AIza-secret"
     assert keystore.decrypt(token, secret_key="t" * 40) is None
     assert keystore.decrypt("garbage", secret_key="s" * 40) is None
+
+
+def test_result_cache_expires_and_evicts() -> None:
+    """Cached results expire after the TTL, and the least recently used goes when full."""
+    now = [0.0]
+    cache = ResultCache(size=2, ttl=10, clock=lambda: now[0])
+    a, b, c = (GeocodeResult(i, i, str(i), "fake") for i in range(3))
+    cache.put("a", a)
+    cache.put("b", b)
+    assert cache.get("a") is a  # a is now the most recently used
+    cache.put("c", c)
+    assert cache.get("b") is None
+    assert cache.get("a") is a and cache.get("c") is c
+    now[0] = 10.0
+    assert cache.get("a") is None

@@ -24,6 +24,7 @@ from lastmile.places.errors import AddressNotFound, GeocoderRejected, ZoneNotFou
 from lastmile.places.geocoding import base as geocoding_base
 from lastmile.places.geocoding import keystore
 from lastmile.places.geocoding.base import Geocoder, GeocodeResult
+from lastmile.places.geocoding.cache import ResultCache
 from lastmile.places.geocoding.google import GoogleGeocoder
 from lastmile.places.geocoding.nominatim import NominatimGeocoder
 from lastmile.places.models import GeocoderConfig, Zone, ZoneTeam
@@ -50,6 +51,7 @@ __all__ = [
 ]
 
 _shapes = geometry.ShapeCache()
+_geocoded = ResultCache()
 
 
 def zone_shape(*, zone: Zone) -> geometry.ZoneShape:
@@ -361,7 +363,13 @@ async def geocode(
     query = " ".join(address.split())
     if not query:
         raise ValidationFailed("empty address", [FieldError(field, "the address is empty")])
+    # Keyed by the configuration's version too: a new provider, URL or key asks afresh.
+    key = (tenant.tenant_id, config.id, config.updated_at.isoformat(), query)
+    cached = _geocoded.get(key)
+    if cached is not None:
+        return cached
     result = await _geocoder(config).geocode(query)
     if result is None:
         raise AddressNotFound.for_field(field, query)
+    _geocoded.put(key, result)
     return result
