@@ -214,3 +214,20 @@ def test_result_cache_expires_and_evicts() -> None:
     assert cache.get("a") is a and cache.get("c") is c
     now[0] = 10.0
     assert cache.get("a") is None
+
+
+def test_api_keys_are_redacted_from_httpx_request_logs() -> None:
+    """The filter on httpx's logger hides `key=` values of logged request URLs."""
+    import logging
+
+    import httpx
+
+    url = httpx.URL("https://maps.example/maps/api/geocode/json?address=Dam&key=AIza-secret")
+    record = logging.LogRecord(
+        "httpx", logging.INFO, "", 0, "HTTP Request: %s %s", ("GET", url), None
+    )
+    for flt in logging.getLogger("httpx").filters:
+        assert not isinstance(flt, logging.Filter) or flt.filter(record)
+    message = record.getMessage()
+    assert "AIza-secret" not in message
+    assert "key=***" in message and "address=Dam" in message
