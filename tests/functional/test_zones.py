@@ -372,3 +372,15 @@ def test_task_is_tagged_with_the_smallest_zone(tenant: TenantHandle) -> None:
     centre = make_zone(tenant, name="centre")
     r = tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": 52.37, "lng": 4.9})
     assert r.json()["zone_id"] == centre["id"]
+
+
+def test_batch_tasks_are_tagged_with_their_smallest_zone(tenant: TenantHandle) -> None:
+    """Each task of a batch gets the smallest zone containing it, a hole or outside gets none."""
+    city = make_zone(tenant, geometry=polygon(box(0, 0, 10, 10), box(8, 8, 9, 9)))
+    centre = make_zone(tenant, geometry=polygon(box(4, 4, 6, 6)))
+    points = [(5, 5), (1, 1), (8.5, 8.5), (20, 20), (0, 0), (4, 5)]
+    body = {"tasks": [{"kind": "dropoff", "lat": lat, "lng": lng} for lat, lng in points]}
+    r = tenant.post("/v1/tasks/batch", json=body)
+    assert r.status_code == 200, r.text
+    tags = [row["task"]["zone_id"] for row in r.json()["results"]]
+    assert tags == [centre["id"], city["id"], None, None, city["id"], centre["id"]]

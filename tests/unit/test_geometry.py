@@ -231,3 +231,17 @@ def test_api_keys_are_redacted_from_httpx_request_logs() -> None:
     message = record.getMessage()
     assert "AIza-secret" not in message
     assert "key=***" in message and "address=Dam" in message
+
+
+def test_covers_many_agrees_with_covers_on_edges_holes_and_outside() -> None:
+    """The vectorised point test gives the same answer as the one-point test, edges included."""
+    shape = geometry.parse(
+        poly(
+            [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]],
+            [[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]],
+        )
+    )
+    points = [(x / 2, y / 2) for x in range(-2, 23) for y in range(-2, 23)]
+    many = shape.covers_many([p[0] for p in points], [p[1] for p in points])
+    assert many == [shape.covers(x, y) for x, y in points]
+    assert True in many and False in many

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,10 @@ class ZoneShape:
     def covers(self, lng: float, lat: float) -> bool:
         """Whether the point lies inside the zone or on its boundary (not in a hole)."""
         return bool(self.shape.covers(Point(lng, lat)))
+
+    def covers_many(self, lngs: Sequence[float], lats: Sequence[float]) -> list[bool]:
+        """`covers` for many points at once (vectorised; for a point, intersects == covers)."""
+        return [bool(v) for v in shapely.intersects_xy(self.shape, lngs, lats)]
 
 
 class _Problems:

@@ -251,21 +251,16 @@ async def zones_for_points(
     lats = [p[0] for p in points]
     lngs = [p[1] for p in points]
     stmt = _in_box(_live(tenant), min(lats), max(lats), min(lngs), max(lngs))
-    shaped = _smallest_first(list((await session.execute(stmt)).scalars()))
-    found: list[Zone | None] = []
-    for lat, lng in points:
-        found.append(
-            next(
-                (
-                    z
-                    for z, s in shaped
-                    if s.min_lat <= lat <= s.max_lat
-                    and s.min_lng <= lng <= s.max_lng
-                    and s.covers(lng, lat)
-                ),
-                None,
-            )
-        )
+    found: list[Zone | None] = [None] * len(points)
+    todo = list(range(len(points)))
+    for zone, shape in _smallest_first(list((await session.execute(stmt)).scalars())):
+        hits = shape.covers_many([lngs[i] for i in todo], [lats[i] for i in todo])
+        for i, hit in zip(todo, hits, strict=True):
+            if hit:
+                found[i] = zone
+        todo = [i for i, hit in zip(todo, hits, strict=True) if not hit]
+        if not todo:
+            break
     return found
 
 
