@@ -27,13 +27,19 @@ _TENANT_CACHE_TTL = 60.0
 _tenant_cache: dict[str, tuple[float, str, float | None, int | None]] = {}
 
 
-def get_uow(request: Request) -> UnitOfWork:
+# Async on purpose: FastAPI runs a plain `def` dependency in its thread pool, which cost a
+# thread hop (and a GIL hand-off under load) on every request.
+async def get_uow(request: Request) -> UnitOfWork:
+    return _uow(request)
+
+
+async def get_session(request: Request) -> AsyncSession:
+    return _uow(request).session
+
+
+def _uow(request: Request) -> UnitOfWork:
     uow: UnitOfWork = request.state.uow
     return uow
-
-
-def get_session(request: Request) -> AsyncSession:
-    return get_uow(request).session
 
 
 def _unauthorized(detail: str) -> Unauthorized:
@@ -66,7 +72,7 @@ async def principal(
     """The caller's tenant context from `Authorization: Bearer …`; enforces the rate limit."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("send Authorization: Bearer <API key or access token>")
-    session = get_session(request)
+    session = _uow(request).session
     ctx = await auth.authenticate(session=session, token=credentials.credentials)
     if ctx is None:
         raise _unauthorized("the API key or access token is invalid, revoked or expired")
@@ -136,7 +142,7 @@ async def idempotent(
     fp = idempotency.fingerprint(request.method, request.url.path, body)
     ttl = timedelta(seconds=get_settings().idempotency_ttl_seconds)
     result = await idempotency.claim(
-        session=get_session(request), tenant=ctx, key=key, fp=fp, ttl=ttl
+        session=_uow(request).session, tenant=ctx, key=key, fp=fp, ttl=ttl
     )
     if isinstance(result, idempotency.Replay):
         raise ReplayResponse(result)

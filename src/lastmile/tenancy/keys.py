@@ -11,7 +11,7 @@ from lastmile.core.config import get_settings
 from lastmile.core.errors import FieldError, Forbidden, ValidationFailed
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
-from lastmile.core.tenancy import TenantContext, bind_session, owned, scoped, scoped_update
+from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
 from lastmile.tenancy import lookup
 from lastmile.tenancy.enums import ROLE_RANK, Role
 from lastmile.tenancy.errors import ApiKeyNotFound
@@ -104,10 +104,9 @@ async def touch(*, session: AsyncSession, tenant: TenantContext, key_id: str) ->
 
 async def authenticate(*, session: AsyncSession, token: str) -> TenantContext | None:
     """The context of a valid, unrevoked, unexpired key; binds the session to its tenant."""
-    found = await lookup.api_key_tenant(session, digest(token))
+    found = await lookup.api_key_tenant(session, digest(token), bind=True)
     if found is None:
         return None
-    await bind_session(session, found.tenant_id)
     key = (
         await session.execute(
             scoped(ApiKey, TenantContext(found.tenant_id, "", "", Role.viewer)).where(

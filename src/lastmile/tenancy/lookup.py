@@ -20,22 +20,34 @@ class Candidate:
     row_id: str
 
 
-async def api_key_tenant(session: AsyncSession, key_digest: str) -> Candidate | None:
-    """The tenant and id of the API key with this digest, if any."""
+async def api_key_tenant(
+    session: AsyncSession, key_digest: str, *, bind: bool = False
+) -> Candidate | None:
+    """The tenant and id of the API key with this digest, if any.
+
+    With `bind`, a key found also binds the session to its tenant (as `bind_session` does),
+    setting `app.tenant_id` in the lookup's own round trip on PostgreSQL.
+    """
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
-        row = (
-            await session.execute(
-                text("select tenant_id, id from lastmile_lookup_api_key(:d)"), {"d": key_digest}
-            )
-        ).first()
+        sql = (
+            "select tenant_id, id, set_config('app.tenant_id', tenant_id, true) "
+            "from lastmile_lookup_api_key(:d)"
+            if bind
+            else "select tenant_id, id from lastmile_lookup_api_key(:d)"
+        )
+        row = (await session.execute(text(sql), {"d": key_digest})).first()
     else:
         row = (
             await session.execute(
                 select(ApiKey.tenant_id, ApiKey.id).where(ApiKey.digest == key_digest)
             )
         ).first()
-    return Candidate(row[0], row[1]) if row else None
+    if row is None:
+        return None
+    if bind:  # what bind_session records, without its extra round trip
+        session.info["tenant_id"] = row[0]
+    return Candidate(row[0], row[1])
 
 
 async def login_candidates(session: AsyncSession, email: str) -> list[Candidate]:
