@@ -1,6 +1,7 @@
 """Test-process settings, applied before lastmile is imported."""
 
 import os
+import tempfile
 
 PLATFORM_TOKEN = "test-platform-token-0123456789abcdef"
 
@@ -12,6 +13,7 @@ TEST_ENV = {
     "LASTMILE_PLATFORM_TOKEN": PLATFORM_TOKEN,
     "LASTMILE_RATE_LIMIT_PER_SECOND": "100000",
     "LASTMILE_RATE_LIMIT_BURST": "100000",
+    "LASTMILE_STORAGE_DIR": tempfile.mkdtemp(prefix="lastmile-test-storage-"),
     "LASTMILE_LOGIN_RATE_PER_SECOND": "100000",
     "LASTMILE_LOGIN_BURST": "100000",
     "LASTMILE_LOG_LEVEL": "WARNING",

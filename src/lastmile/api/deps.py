@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 from collections.abc import Awaitable, Callable
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.core import idempotency
 from lastmile.core.config import get_settings
-from lastmile.core.errors import Forbidden, RateLimited, Unauthorized
+from lastmile.core.errors import Forbidden, RateLimited, Unauthorized, ValidationFailed
 from lastmile.core.metrics import RATE_LIMITED
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
@@ -94,6 +95,9 @@ async def principal(
         raise RateLimited(f"rate limit of {rate:g} requests/s exceeded")
     request.state.tenant = ctx
     structlog.contextvars.bind_contextvars(tenant_id=ctx.tenant_id)
+    query_problems = getattr(request.state, "query_problems", None)
+    if query_problems:
+        raise ValidationFailed("invalid query parameters", query_problems)
     return ctx
 
 
@@ -120,6 +124,23 @@ async def platform_operator(
         raise _unauthorized("platform operator token required")
 
 
+async def _request_bytes(request: Request) -> bytes:
+    """The body as sent, or, for a form FastAPI has already parsed (its stream is consumed), a
+    canonical encoding of its fields with each file's SHA-256."""
+    if not request.headers.get("content-type", "").startswith(("multipart/", "application/x-www")):
+        return await request.body()
+    form = await request.form()  # cached by Starlette: the form the endpoint receives
+    parts = []
+    for name, value in sorted(form.multi_items(), key=lambda item: item[0]):
+        if isinstance(value, str):
+            parts.append(f"{name}={value}")
+        else:
+            data = await value.read()
+            await value.seek(0)
+            parts.append(f"{name}@{value.filename}:{hashlib.sha256(data).hexdigest()}")
+    return "\n".join(parts).encode()
+
+
 async def idempotent(
     request: Request,
     ctx: Annotated[TenantContext, Depends(principal)],
@@ -138,8 +159,7 @@ async def idempotent(
     if idempotency_key is None:
         return
     key = idempotency.validate_key(idempotency_key)
-    body = await request.body()
-    fp = idempotency.fingerprint(request.method, request.url.path, body)
+    fp = idempotency.fingerprint(request.method, request.url.path, await _request_bytes(request))
     ttl = timedelta(seconds=get_settings().idempotency_ttl_seconds)
     result = await idempotency.claim(
         session=_uow(request).session, tenant=ctx, key=key, fp=fp, ttl=ttl

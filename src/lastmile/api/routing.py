@@ -8,10 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
-from lastmile.api.deps import ReplayResponse
+from lastmile.api.deps import ReplayResponse, principal
+from lastmile.api.params import QueryRules
 from lastmile.api.problems import PROBLEM, Problem
 from lastmile.core import idempotency
-from lastmile.core.errors import DomainError
+from lastmile.core.errors import DomainError, ValidationFailed
 from lastmile.core.uow import UnitOfWork
 
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -41,8 +42,14 @@ class LastmileRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        rules = QueryRules.of(self.dependant, principal)
 
         async def run(request: Request) -> Response:
+            bad_query = rules.problems(request.query_params)
+            if bad_query and not rules.authenticated:
+                raise ValidationFailed("invalid query parameters", bad_query)
+            # Authenticated operations report them once the caller is known (401 comes first).
+            request.state.query_problems = bad_query
             app_state = request.app.state
             maker = app_state.sessions_ro if request.method in _READS else app_state.sessions
             async with UnitOfWork(maker) as uow:

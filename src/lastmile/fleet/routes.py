@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Response
-from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi import Depends, Query, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lastmile.api.deps import get_session, idempotent, principal, require
+from lastmile.api.deps import get_session, idempotent, require
 from lastmile.api.params import Cursor, Limit
 from lastmile.api.routing import CREATE_ERRORS, make_router
-from lastmile.core.errors import FieldError, ValidationFailed
 from lastmile.core.pagination import Page
 from lastmile.core.tenancy import TenantContext
 from lastmile.fleet import driver_routes, hubs, service, skills, teams, vehicles
@@ -46,34 +43,7 @@ IN_USE: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _query_names(dependant: Dependant) -> set[str]:
-    names = {p.alias for p in dependant.query_params}
-    for sub in dependant.dependencies:
-        names |= _query_names(sub)
-    return names
-
-
-async def strict_query(
-    request: Request, _ctx: Annotated[TenantContext, Depends(principal)]
-) -> None:
-    """422 for a query parameter the operation does not take, or one given more than once
-    (FastAPI would ignore the first and keep the last value of the second)."""
-    params = request.query_params
-    route = request.scope.get("route")
-    known = _query_names(route.dependant) if isinstance(route, APIRoute) else set(params)
-    errors = [
-        FieldError(f"query.{k}", "not a parameter of this operation", "unknown")
-        for k in sorted(set(params) - known)
-    ] + [
-        FieldError(f"query.{k}", "give this parameter once", "repeated")
-        for k in sorted(set(params) & known)
-        if len(params.getlist(k)) > 1
-    ]
-    if errors:
-        raise ValidationFailed("invalid query parameters", errors)
-
-
-router = make_router(prefix="/v1", dependencies=[Depends(strict_query)])
+router = make_router(prefix="/v1")
 
 
 async def _team_read(session: AsyncSession, ctx: TenantContext, team: Team) -> TeamRead:

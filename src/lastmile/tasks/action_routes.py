@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, File, Form, Request, UploadFile
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, WithJsonSchema
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.api.deps import get_session, idempotent
@@ -27,6 +27,12 @@ MAX_PHOTOS = 10
 MAX_CSV_BYTES = 20 * 1024 * 1024
 
 router = make_router(prefix="/v1")
+NO_NUL = r"^[^\x00]*$"
+
+
+def _schema(**schema: Any) -> WithJsonSchema:
+    """An optional form field documented without `null`: a form cannot send null, only omit."""
+    return WithJsonSchema(schema)
 
 
 def get_storage(request: Request) -> Storage:
@@ -56,13 +62,29 @@ async def complete_task(
     ctx: Actor,
     storage: StorageDep,
     success: Annotated[bool, Form()] = True,
-    failure_reason: Annotated[str | None, Form(max_length=500, pattern=r"^[^\x00]*$")] = None,
+    failure_reason: Annotated[
+        str | None,
+        Form(max_length=500, pattern=NO_NUL),
+        _schema(type="string", maxLength=500, pattern=NO_NUL),
+    ] = None,
     notes: Annotated[str, Form(max_length=5000, pattern=r"^[^\x00]*$")] = "",
-    barcode: Annotated[str | None, Form(max_length=200, pattern=r"^[^\x00]*$")] = None,
-    recipient_age: Annotated[int | None, Form(ge=0, le=150)] = None,
-    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
-    lng: Annotated[float | None, Form(ge=-180, le=180)] = None,
-    device_time: Annotated[AwareDatetime | None, Form()] = None,
+    barcode: Annotated[
+        str | None,
+        Form(max_length=200, pattern=NO_NUL),
+        _schema(type="string", maxLength=200, pattern=NO_NUL),
+    ] = None,
+    recipient_age: Annotated[
+        int | None, Form(ge=0, le=150), _schema(type="integer", minimum=0, maximum=150)
+    ] = None,
+    lat: Annotated[
+        float | None, Form(ge=-90, le=90), _schema(type="number", minimum=-90, maximum=90)
+    ] = None,
+    lng: Annotated[
+        float | None, Form(ge=-180, le=180), _schema(type="number", minimum=-180, maximum=180)
+    ] = None,
+    device_time: Annotated[
+        AwareDatetime | None, Form(), _schema(type="string", format="date-time")
+    ] = None,
     photos: Annotated[list[UploadFile] | None, File(description="JPEG, PNG or WebP")] = None,
     signature: Annotated[UploadFile | None, File(description="JPEG, PNG or WebP")] = None,
 ) -> TaskRead:

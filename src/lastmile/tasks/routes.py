@@ -6,13 +6,13 @@ import json
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import AwareDatetime, BaseModel, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.api.deps import get_session, idempotent, require
 from lastmile.api.params import Cursor, Limit
 from lastmile.api.routing import CREATE_ERRORS, make_router
-from lastmile.core.errors import FieldError, ValidationFailed
+from lastmile.core.errors import ValidationFailed
 from lastmile.core.pagination import Page
 from lastmile.core.tenancy import TenantContext
 from lastmile.tasks import lifecycle, service
@@ -146,7 +146,7 @@ async def list_tasks(
     due_after: AwareDatetime | None = None,
     due_before: AwareDatetime | None = None,
     metadata: Annotated[
-        list[str],
+        list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}:[^\x00]*$")]],
         Query(
             max_length=10,
             description="`key:value` pairs the task's metadata must contain (repeatable).",
@@ -156,12 +156,6 @@ async def list_tasks(
     cursor: Cursor = None,
 ) -> Page[TaskRead]:
     """Tasks the caller may see, newest first, filtered by state, team, driver, zone, dates, metadata."""
-    for i, pair in enumerate(metadata):
-        key = pair.partition(":")[0]
-        if ":" not in pair or not key or len(key) > 64 or "\x00" in pair:
-            raise ValidationFailed(
-                "invalid metadata filter", [FieldError(f"query.metadata[{i}]", "use key:value")]
-            )
     filters = service.TaskFilters(
         states=[s.value for s in state],
         kind=kind,
@@ -234,7 +228,16 @@ async def unassign_task(task_id: str, session: Session, ctx: Writer) -> TaskRead
     return to_read(await lifecycle.unassign(session=session, tenant=ctx, task_id=task_id))
 
 
-@router.post("/tasks/{task_id}/start", response_model=TaskRead, responses=CONFLICT)
+def _json_example(example: dict[str, Any]) -> dict[str, Any]:
+    return {"requestBody": {"content": {"application/json": {"example": example}}}}
+
+
+POSITION = _json_example({"lat": 52.52, "lng": 13.405})
+
+
+@router.post(
+    "/tasks/{task_id}/start", response_model=TaskRead, responses=CONFLICT, openapi_extra=POSITION
+)
 async def start_task(
     task_id: str, session: Session, ctx: Actor, data: TransitionRequest | None = None
 ) -> TaskRead:
@@ -247,7 +250,9 @@ async def start_task(
     )
 
 
-@router.post("/tasks/{task_id}/arrive", response_model=TaskRead, responses=CONFLICT)
+@router.post(
+    "/tasks/{task_id}/arrive", response_model=TaskRead, responses=CONFLICT, openapi_extra=POSITION
+)
 async def arrive_task(
     task_id: str, session: Session, ctx: Actor, data: TransitionRequest | None = None
 ) -> TaskRead:
@@ -260,7 +265,12 @@ async def arrive_task(
     )
 
 
-@router.post("/tasks/{task_id}/cancel", response_model=TaskRead, responses=CONFLICT)
+@router.post(
+    "/tasks/{task_id}/cancel",
+    response_model=TaskRead,
+    responses=CONFLICT,
+    openapi_extra=_json_example({"reason": "customer cancelled"}),
+)
 async def cancel_task(
     task_id: str, session: Session, ctx: Writer, data: CancelRequest | None = None
 ) -> TaskRead:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    WithJsonSchema,
+    model_validator,
+)
 
 from lastmile.core.schemas import InputModel, OutputModel
 from lastmile.tasks.enums import Kind, State
@@ -27,6 +34,9 @@ Ref = Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^
 Id = Annotated[
     str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z]{2,5}_[a-z0-9]+$")
 ]
+
+# Maps with constrained keys: keys outside the pattern are refused, so say so in the schema.
+CLOSED: dict[str, Any] = {"additionalProperties": False}
 
 EXAMPLE: dict[str, Any] = {
     "kind": "dropoff",
@@ -73,12 +83,14 @@ class TaskFields(InputModel):
     complete_before: AwareDatetime | None = None
     service_seconds: int = Field(default=0, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9)]] = Field(
-        default_factory=dict, max_length=10
+        default_factory=dict, max_length=10, json_schema_extra=CLOSED
     )
     required_skills: list[SkillName] = Field(default_factory=list, max_length=20)
     priority: int = Field(default=0, ge=0, le=100, description="Higher is more important.")
     requirements: Requirements = Field(default_factory=Requirements)
-    metadata: dict[MetaKey, MetaValue] = Field(default_factory=dict, max_length=50)
+    metadata: dict[MetaKey, MetaValue] = Field(
+        default_factory=dict, max_length=50, json_schema_extra=CLOSED
+    )
     external_ref: Ref | None = None
     team_id: Id | None = None
     notes: Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")] = ""
@@ -122,12 +134,14 @@ class TaskUpdate(InputModel):
     complete_before: AwareDatetime | None = None
     service_seconds: int | None = Field(default=None, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9)]] | None = Field(
-        default=None, max_length=10
+        default=None, max_length=10, json_schema_extra=CLOSED
     )
     required_skills: list[SkillName] | None = Field(default=None, max_length=20)
     priority: int | None = Field(default=None, ge=0, le=100)
     requirements: Requirements | None = None
-    metadata: dict[MetaKey, MetaValue] | None = Field(default=None, max_length=50)
+    metadata: dict[MetaKey, MetaValue] | None = Field(
+        default=None, max_length=50, json_schema_extra=CLOSED
+    )
     external_ref: Ref | None = None
     team_id: Id | None = None
     notes: Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")] | None = None
@@ -226,6 +240,20 @@ class TaskEventRead(OutputModel):
     details: dict[str, Any]
 
 
+class BatchTask(TaskCreate):
+    """A batch row: a task, optionally linked to a pickup by that pickup's external_ref."""
+
+    depends_on_ref: Ref | None = Field(
+        default=None, description="external_ref of the pickup (in this batch or stored)."
+    )
+
+
+def _row_schema() -> dict[str, Any]:
+    schema = BatchTask.model_json_schema(ref_template="#/components/schemas/{model}")
+    schema.pop("$defs", None)
+    return schema
+
+
 class BatchCreate(InputModel):
     """Up to 1,000 tasks; rows may link to a pickup by its external_ref (`depends_on_ref`)."""
 
@@ -243,7 +271,9 @@ class BatchCreate(InputModel):
         }
     )
 
-    tasks: list[dict[str, Any]] = Field(
+    # Rows are validated one by one (so one bad row does not hide the others' results), but
+    # documented as BatchTask.
+    tasks: list[Annotated[dict[str, Any], WithJsonSchema(_row_schema())]] = Field(
         min_length=1,
         max_length=1000,
         description="Each row is a task create body (see TaskCreate); "
