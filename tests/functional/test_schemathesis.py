@@ -10,6 +10,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
+from schemathesis.checks import not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
@@ -159,7 +160,17 @@ def test_api_conforms_to_its_schema(
                     if r["problem"] is not None
                 )
                 excluded = [negative_data_rejection]
-            case.validate_response(response, excluded_checks=excluded)
+            if case.operation.path == "/v1/geocode" and response.status_code in (502, 503):
+                # A tenant's provider being unreachable is a documented 502/503 problem
+                # (test_geocoding.py); this sandbox reaches no provider.
+                assert response.json()["type"].startswith("/problems/geocod")
+                excluded = [*excluded, not_a_server_error]
+            case.validate_response(
+                response,
+                excluded_checks=excluded,
+                headers=headers,  # noqa: B023
+                transport_kwargs={"headers": headers},  # noqa: B023
+            )
 
         try:
             check()

@@ -17,7 +17,7 @@ from pydantic import (
     model_validator,
 )
 
-from lastmile.core.schemas import InputModel, OutputModel
+from lastmile.core.schemas import InputModel, NotBool, OutputModel
 from lastmile.fleet.enums import WEEKDAYS
 
 # --- shared field types ---------------------------------------------------------------------
@@ -43,7 +43,7 @@ SkillName = Annotated[
     Field(description="Lower-case letters, digits and `_`, starting with a letter."),
 ]
 Dimension = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-Amount = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
+Amount = Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False), NotBool]
 # E.164: "+", country code and subscriber number, 7 to 15 digits in all, no spaces.
 Phone = Annotated[
     str,

@@ -13,7 +13,9 @@ config = context.config
 url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 
 
-def include_object(obj: object, name: str | None, type_: str, reflected: bool, compare_to: object) -> bool:
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
     """Leave PostgreSQL-only extras (named `pgx_…`, made in migrations) out of drift checks."""
     return not (type_ == "index" and name is not None and name.startswith("pgx_"))
 

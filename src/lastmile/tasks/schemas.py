@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from lastmile.core.schemas import InputModel, OutputModel
+from lastmile.core.schemas import InputModel, NotBool, OutputModel
 from lastmile.tasks.enums import Kind, State
 
 Lat = Annotated[float, Field(ge=-90, le=90)]
@@ -82,7 +82,7 @@ class TaskFields(InputModel):
     complete_after: AwareDatetime | None = None
     complete_before: AwareDatetime | None = None
     service_seconds: int = Field(default=0, ge=0, le=86400)
-    quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9)]] = Field(
+    quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
         default_factory=dict, max_length=10, json_schema_extra=CLOSED
     )
     required_skills: list[SkillName] = Field(default_factory=list, max_length=20)
@@ -133,7 +133,7 @@ class TaskUpdate(InputModel):
     complete_after: AwareDatetime | None = None
     complete_before: AwareDatetime | None = None
     service_seconds: int | None = Field(default=None, ge=0, le=86400)
-    quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9)]] | None = Field(
+    quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] | None = Field(
         default=None, max_length=10, json_schema_extra=CLOSED
     )
     required_skills: list[SkillName] | None = Field(default=None, max_length=20)

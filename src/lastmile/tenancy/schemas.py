@@ -11,7 +11,9 @@ from lastmile.core.schemas import Email, InputModel, Name, OutputModel, Text
 from lastmile.tenancy.enums import SCOPES, Role
 
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256, pattern=r"^[^\x00]*$")]
-Scope = Annotated[str, StringConstraints(pattern="^(" + "|".join(s.replace("*", r"\*") for s in SCOPES) + ")$")]
+Scope = Annotated[
+    str, StringConstraints(pattern="^(" + "|".join(s.replace("*", r"\*") for s in SCOPES) + ")$")
+]
 
 
 def _example(**fields: JsonValue) -> ConfigDict:
@@ -21,7 +23,9 @@ def _example(**fields: JsonValue) -> ConfigDict:
 
 class TenantCreate(InputModel):
     model_config = _example(
-        name="Acme Deliveries", admin_email="ops@example.com", admin_name="Olivia Ops",
+        name="Acme Deliveries",
+        admin_email="ops@example.com",
+        admin_name="Olivia Ops",
         admin_password="correct-horse-battery",
     )
 
@@ -40,7 +44,9 @@ class TenantRead(OutputModel):
 
 class UserCreate(InputModel):
     model_config = _example(
-        email="dana@example.com", name="Dana Dispatcher", role="dispatcher",
+        email="dana@example.com",
+        name="Dana Dispatcher",
+        role="dispatcher",
         password="correct-horse-battery",
     )
 
@@ -72,7 +78,9 @@ class UserRead(OutputModel):
 
 class ApiKeyCreate(InputModel):
     model_config = _example(
-        name="POS integration", role="dispatcher", scopes=["users:read"],
+        name="POS integration",
+        role="dispatcher",
+        scopes=["users:read"],
         expires_at="2030-01-01T00:00:00Z",
     )
 
@@ -120,7 +128,9 @@ class LoginRequest(InputModel):
 class RefreshRequest(InputModel):
     model_config = _example(refresh_token="eyJhbGciOiJIUzI1NiJ9.eyJ0eXAiOiJyZWZyZXNoIn0.c2ln")
 
-    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")]
+    refresh_token: Annotated[
+        str, StringConstraints(min_length=1, max_length=4096, pattern=r"^[^\x00]*$")
+    ]
 
 
 class TokenPair(OutputModel):
