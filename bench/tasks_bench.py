@@ -13,7 +13,7 @@ import random
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,9 +158,9 @@ def bench_lists(base: str, key: str, samples: int) -> dict[str, dict[str, float]
             params = {k: v for k, v in q.items() if not k.startswith("__")}
             for k, v in list(params.items()):
                 if v == "__day_start__":
-                    params[k] = (day.replace(day=max(1, day.day - 30))).isoformat()
+                    params[k] = (day - timedelta(days=30)).isoformat()
                 if v == "__day_end__":
-                    params[k] = (day.replace(day=max(1, day.day - 29))).isoformat()
+                    params[k] = (day - timedelta(days=29)).isoformat()
             pages = int(q.get("__pages__", 1))  # type: ignore[call-overload]
             cursor = None
             for _ in range(pages - 1):
