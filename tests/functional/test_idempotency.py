@@ -150,3 +150,18 @@ def test_twenty_concurrent_identical_requests_create_one_row(
     created = [r.json() for r in responses if r.status_code == 201]
     assert created and all(c == created[0] for c in created)
     assert _count(tenant, body["email"]) == 1
+
+
+def test_every_creating_post_takes_an_idempotency_key(client: httpx.Client) -> None:
+    """Each POST that creates (201/202) documents Idempotency-Key; only the platform's tenant
+    creation, which has no tenant to scope keys to, is exempt."""
+    schema = client.get("/openapi.json").json()
+    missing = [
+        path
+        for path, item in schema["paths"].items()
+        for method, op in item.items()
+        if method == "post"
+        and {"201", "202"} & set(op["responses"])
+        and not any(p.get("name") == "Idempotency-Key" for p in op.get("parameters", []))
+    ]
+    assert missing == ["/v1/tenants"]
