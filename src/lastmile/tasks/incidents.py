@@ -28,8 +28,10 @@ from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
 from lastmile.fleet import service as fleet_service
 from lastmile.storage import Storage, StorageError, StorageUnavailable
 from lastmile.storage.signing import signed_url
+from lastmile.tasks import access
+from lastmile.tasks import service as task_service
 from lastmile.tasks.incident_schemas import IncidentCreate, IncidentStatus
-from lastmile.tasks.models import Incident, Task
+from lastmile.tasks.models import Incident
 from lastmile.tasks.proof import ACCEPTED_TYPES, CleanImage
 
 __all__ = [
@@ -65,38 +67,13 @@ def _is_driver(tenant: TenantContext) -> bool:
     return tenant.role == "driver"
 
 
-async def _own_driver_id(session: AsyncSession, tenant: TenantContext) -> str | None:
-    if tenant.actor_kind != "user":
-        return None
-    driver = await fleet_service.get_driver_for_user(
-        session=session, tenant=tenant, user_id=tenant.actor_id
-    )
-    return driver.id if driver else None
-
-
 async def _visibility(session: AsyncSession, tenant: TenantContext) -> ColumnElement[bool] | None:
     """A WHERE clause limiting incidents to what the caller sees (None: the whole tenant)."""
     if not _is_driver(tenant):
         return None
-    own = await _own_driver_id(session, tenant)
+    own = await access.own_driver_id(session=session, tenant=tenant)
     mine = Incident.reported_by == tenant.actor_id
     return or_(mine, Incident.driver_id == own) if own else mine
-
-
-async def _visible_task(
-    session: AsyncSession, tenant: TenantContext, task_id: str, own_driver: str | None
-) -> Task | None:
-    """The task if the caller may name it (drivers: their own; dispatchers: their teams')."""
-    stmt = scoped(Task, tenant).where(Task.id == task_id)
-    if _is_driver(tenant):
-        if own_driver is None:
-            return None
-        stmt = stmt.where(Task.driver_id == own_driver)
-    else:
-        teams = await fleet_service.visible_team_ids(session=session, tenant=tenant)
-        if teams is not None:
-            stmt = stmt.where(Task.team_id.in_(sorted(teams)))
-    return (await session.execute(stmt)).scalar_one_or_none()
 
 
 def _missing_ref(field: str, what: str, value: str) -> ReferenceNotFound:
@@ -110,7 +87,7 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: Incident
     """Record a new open incident; nothing is stored unless every reference checks out."""
     own_driver: str | None = None
     if _is_driver(tenant):
-        own_driver = await _own_driver_id(session, tenant)
+        own_driver = await access.own_driver_id(session=session, tenant=tenant)
         if own_driver is None:
             raise Forbidden("only a driver user with a driver record may report as a driver")
     elif data.task_id is None and data.driver_id is None:
@@ -124,7 +101,8 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: Incident
         )
     task = None
     if data.task_id is not None:
-        task = await _visible_task(session, tenant, data.task_id, own_driver)
+        # The same rule as reading the task: drivers their own, dispatchers their teams'.
+        task = await task_service.get(session=session, tenant=tenant, task_id=data.task_id)
         if task is None:
             raise _missing_ref("body.task_id", "task", data.task_id)
     driver_id = data.driver_id
