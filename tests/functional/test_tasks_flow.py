@@ -312,3 +312,31 @@ def test_bulk_assign_is_atomic(tenant: TenantHandle, client: httpx.Client) -> No
     assert ok(tenant.get(f"/v1/tasks/{ids[2]}"), 200)["route_position"] == 0
     assert ok(tenant.get(f"/v1/tasks/{ids[0]}"), 200)["route_position"] == 1
     assert r["warnings"] == []
+
+
+def test_dispatchers_see_only_their_teams_incidents(tenant: TenantHandle) -> None:
+    """A dispatcher lists and reads incidents of their teams' tasks and drivers, not others'."""
+    north, south = crew(tenant), crew(tenant, 48.13, 11.58)
+    t_north = ok(
+        tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": BERLIN[0], "lng": BERLIN[1]})
+    )
+    inc_task = ok(
+        tenant.post("/v1/incidents", json={"type": "wrong_address", "task_id": t_north["id"]})
+    )
+    inc_driver = ok(
+        tenant.post(
+            "/v1/incidents", json={"type": "vehicle_breakdown", "driver_id": north.driver_id}
+        )
+    )
+    seen_north = {
+        i["id"] for i in ok(tenant.get("/v1/incidents", key=north.dispatcher_token), 200)["data"]
+    }
+    seen_south = {
+        i["id"] for i in ok(tenant.get("/v1/incidents", key=south.dispatcher_token), 200)["data"]
+    }
+    assert {inc_task["id"], inc_driver["id"]} <= seen_north
+    assert not {inc_task["id"], inc_driver["id"]} & seen_south
+    assert (
+        tenant.get(f"/v1/incidents/{inc_task['id']}", key=south.dispatcher_token).status_code == 404
+    )
+    assert ok(tenant.get(f"/v1/incidents/{inc_task['id']}", key=north.dispatcher_token), 200)

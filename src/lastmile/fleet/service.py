@@ -24,6 +24,7 @@ __all__ = [
     "known_skills",
     "require_driver",
     "require_team",
+    "team_driver_ids",
     "validate_skills",
     "visible_team_ids",
 ]
@@ -69,6 +70,16 @@ async def driver_team_ids(
         .where(DriverTeam.driver_id == driver_id)
     )
     return set((await session.execute(stmt)).scalars())
+
+
+async def team_driver_ids(
+    *, session: AsyncSession, tenant: TenantContext, team_ids: set[str]
+) -> set[str]:
+    """Ids of the drivers who belong to any of these teams."""
+    if not team_ids:
+        return set()
+    stmt = scoped(DriverTeam, tenant).where(DriverTeam.team_id.in_(sorted(team_ids)))
+    return {link.driver_id for link in (await session.execute(stmt)).scalars()}
 
 
 async def get_team(*, session: AsyncSession, tenant: TenantContext, team_id: str) -> Team | None:

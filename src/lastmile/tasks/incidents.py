@@ -31,7 +31,7 @@ from lastmile.storage.signing import signed_url
 from lastmile.tasks import access
 from lastmile.tasks import service as task_service
 from lastmile.tasks.incident_schemas import IncidentCreate, IncidentStatus
-from lastmile.tasks.models import Incident
+from lastmile.tasks.models import Incident, Task
 from lastmile.tasks.proof import ACCEPTED_TYPES, CleanImage
 
 __all__ = [
@@ -68,12 +68,20 @@ def _is_driver(tenant: TenantContext) -> bool:
 
 
 async def _visibility(session: AsyncSession, tenant: TenantContext) -> ColumnElement[bool] | None:
-    """A WHERE clause limiting incidents to what the caller sees (None: the whole tenant)."""
-    if not _is_driver(tenant):
-        return None
-    own = await access.own_driver_id(session=session, tenant=tenant)
+    """A WHERE clause limiting incidents to what the caller sees (None: the whole tenant):
+    drivers their own; dispatcher users those of their teams' tasks and drivers, and their own."""
     mine = Incident.reported_by == tenant.actor_id
-    return or_(mine, Incident.driver_id == own) if own else mine
+    if _is_driver(tenant):
+        own = await access.own_driver_id(session=session, tenant=tenant)
+        return or_(mine, Incident.driver_id == own) if own else mine
+    teams = await fleet_service.visible_team_ids(session=session, tenant=tenant)
+    if teams is None:
+        return None
+    drivers = await fleet_service.team_driver_ids(session=session, tenant=tenant, team_ids=teams)
+    team_tasks = (
+        scoped(Task, tenant).with_only_columns(Task.id).where(Task.team_id.in_(sorted(teams)))
+    )
+    return or_(mine, Incident.driver_id.in_(sorted(drivers)), Incident.task_id.in_(team_tasks))
 
 
 def _missing_ref(field: str, what: str, value: str) -> ReferenceNotFound:
