@@ -83,7 +83,14 @@ def test_csv_rows_become_task_bodies() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"lat,lng\n1,2\n", b"\xff\xfe\x00bad", b"kind\n", b"kind,address\npickup,a\x00b\n"],
+    [
+        b"",
+        b"lat,lng\n1,2\n",
+        b"\xff\xfe\x00bad",
+        b"kind\n",
+        b"kind,address\npickup,a\x00b\n",
+        b'kind,address\npickup,"unterminated\n',
+    ],
 )
 def test_unusable_csv_is_refused(data: bytes) -> None:
     """A file without a kind column, rows, valid UTF-8 or with NUL bytes is a 422 on `file`."""

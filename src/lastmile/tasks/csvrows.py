@@ -42,19 +42,24 @@ def parse(data: bytes) -> list[dict[str, Any]]:
         raise ValidationFailed("the file is not UTF-8", [FieldError("file", "not UTF-8")]) from exc
     if "\x00" in text:
         raise ValidationFailed("the file contains NUL bytes", [FieldError("file", "not a CSV")])
-    reader = csv.DictReader(io.StringIO(text))
-    header = reader.fieldnames or []
-    if "kind" not in header:
-        raise ValidationFailed(
-            "the header must name at least `kind`", [FieldError("file", "missing column kind")]
-        )
+    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
     rows = []
-    for i, raw in enumerate(reader):
-        if i >= MAX_ROWS:
+    try:
+        header = reader.fieldnames or []
+        if "kind" not in header:
             raise ValidationFailed(
-                f"at most {MAX_ROWS} rows per import", [FieldError("file", "too many rows")]
+                "the header must name at least `kind`", [FieldError("file", "missing column kind")]
             )
-        rows.append(to_body(raw))
+        for i, raw in enumerate(reader):
+            if i >= MAX_ROWS:
+                raise ValidationFailed(
+                    f"at most {MAX_ROWS} rows per import", [FieldError("file", "too many rows")]
+                )
+            rows.append(to_body(raw))
+    except csv.Error as exc:
+        raise ValidationFailed(
+            f"not a readable CSV (line {reader.line_num}): {exc}", [FieldError("file", "not a CSV")]
+        ) from exc
     if not rows:
         raise ValidationFailed("the file has no rows", [FieldError("file", "no rows")])
     return rows
