@@ -156,6 +156,33 @@ async def _driver_action(session: AsyncSession, tenant: TenantContext, task_id: 
     return task
 
 
+_STAMP = {Action.start: "started_at", Action.arrive: "arrived_at"}
+
+
+async def _step(
+    session: AsyncSession,
+    tenant: TenantContext,
+    task: Task,
+    action: Action,
+    lat: float | None,
+    lng: float | None,
+) -> Task:
+    """Move the task by a driver's step, stamp its time and record it with the position."""
+    before = _move(task, action)
+    setattr(task, _STAMP[action], clock.now())
+    record(
+        session=session,
+        tenant=tenant,
+        task=task,
+        action=action,
+        from_state=before,
+        lat=lat,
+        lng=lng,
+    )
+    await session.flush()
+    return task
+
+
 async def start(
     *,
     session: AsyncSession,
@@ -172,19 +199,7 @@ async def start(
         ).scalar_one()
         if pickup.state != State.completed:
             raise DependencyNotMet(f"pickup {pickup.id} is {pickup.state}, not completed")
-    before = _move(task, Action.start)
-    task.started_at = clock.now()
-    record(
-        session=session,
-        tenant=tenant,
-        task=task,
-        action=Action.start,
-        from_state=before,
-        lat=lat,
-        lng=lng,
-    )
-    await session.flush()
-    return task
+    return await _step(session, tenant, task, Action.start, lat, lng)
 
 
 async def arrive(
@@ -195,20 +210,9 @@ async def arrive(
     lat: float | None = None,
     lng: float | None = None,
 ) -> Task:
+    """The driver is at the stop."""
     task = await _driver_action(session, tenant, task_id)
-    before = _move(task, Action.arrive)
-    task.arrived_at = clock.now()
-    record(
-        session=session,
-        tenant=tenant,
-        task=task,
-        action=Action.arrive,
-        from_state=before,
-        lat=lat,
-        lng=lng,
-    )
-    await session.flush()
-    return task
+    return await _step(session, tenant, task, Action.arrive, lat, lng)
 
 
 @dataclass
