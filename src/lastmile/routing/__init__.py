@@ -1,0 +1,1 @@
+"""Route planning: travel times, the solver engine and route plans."""

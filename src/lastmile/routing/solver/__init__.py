@@ -1,0 +1,1 @@
+"""The pure solver: problems, solutions, schedules, feasibility checks and engines (no I/O)."""
