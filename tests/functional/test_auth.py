@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from sqlalchemy import create_engine, pool, text
 from lastmile.api.app import create_app
 from lastmile.api.ratelimit import MemoryLimiter
 from lastmile.core import clock
+from lastmile.core.config import get_settings
 from lastmile.core.db import sync_url
 from lastmile.core.metrics import POOLS
 from tests.conftest import settings_for
@@ -229,6 +231,34 @@ def test_revoked_key_is_refused_at_once(tenant: TenantHandle) -> None:
     assert created["id"] not in {k["id"] for k in tenant.get("/v1/api-keys").json()["data"]}
     revoked = tenant.get("/v1/api-keys", params={"include_revoked": "true"}).json()["data"]
     assert created["id"] in {k["id"] for k in revoked}
+
+
+def test_key_revoked_elsewhere_stops_working_within_the_cache_time(
+    tenant: TenantHandle, database: TestDatabase
+) -> None:
+    """A key revoked by another process (here: straight in the database) is refused once this
+    process's memory of it expires: within LASTMILE_API_KEY_CACHE_SECONDS."""
+    created = _create_key(tenant)
+    secret = str(created["key"])
+    assert tenant.get("/v1/me", key=secret).status_code == 200  # now remembered
+    engine = create_engine(sync_url(database.admin_url), poolclass=pool.NullPool)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("update api_keys set revoked_at = :t where id = :i"),
+                {"t": datetime.now(UTC), "i": created["id"]},
+            )
+    finally:
+        engine.dispose()
+    revoked_at = time.monotonic()
+    limit = get_settings().api_key_cache_seconds
+    served_from_memory = 0
+    while tenant.get("/v1/me", key=secret).status_code == 200:
+        served_from_memory += 1
+        assert time.monotonic() - revoked_at <= limit + 1, "revoked key still accepted"
+        time.sleep(0.2)
+    assert served_from_memory > 0 or limit == 0  # the memory did serve it until it expired
+    _is_problem(tenant.get("/v1/me", key=secret), 401)
 
 
 def test_last_used_at_is_set_after_use(tenant: TenantHandle) -> None:

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     login_burst: int = 10
     idempotency_ttl_seconds: int = 24 * 3600
     api_key_touch_interval_seconds: int = 60
+    api_key_cache_seconds: float = Field(default=5.0, ge=0)
 
     host: str = "127.0.0.1"
     port: int = 8000

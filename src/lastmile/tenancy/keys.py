@@ -11,12 +11,15 @@ from lastmile.core.config import get_settings
 from lastmile.core.errors import FieldError, Forbidden, ValidationFailed
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
-from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
+from lastmile.core.tenancy import TenantContext, bind_session, owned, scoped, scoped_update
 from lastmile.tenancy import lookup
 from lastmile.tenancy.enums import ROLE_RANK, Role
 from lastmile.tenancy.errors import ApiKeyNotFound
+from lastmile.tenancy.keycache import CachedKey, KeyCache
 from lastmile.tenancy.models import ApiKey
 from lastmile.tenancy.security import digest, new_api_key
+
+_cache = KeyCache()
 
 
 async def create(
@@ -85,6 +88,7 @@ async def search(
 
 async def revoke(*, session: AsyncSession, tenant: TenantContext, key_id: str) -> ApiKey:
     """Revoke a key at once; revoking twice keeps the first time."""
+    _cache.forget(key_id)
     key = await require(session=session, tenant=tenant, key_id=key_id)
     if key.revoked_at is None:
         key.revoked_at = clock.now()
@@ -104,7 +108,20 @@ async def touch(*, session: AsyncSession, tenant: TenantContext, key_id: str) ->
 
 async def authenticate(*, session: AsyncSession, token: str) -> TenantContext | None:
     """The context of a valid, unrevoked, unexpired key; binds the session to its tenant."""
-    found = await lookup.api_key_tenant(session, digest(token), bind=True)
+    key_digest = digest(token)
+    hit = _cache.get(key_digest)
+    if hit is not None:
+        await bind_session(session, hit.ctx.tenant_id)
+        now = clock.now()
+        if hit.expires_at is not None and hit.expires_at <= now:
+            return None
+        if now - hit.last_used_at >= timedelta(
+            seconds=get_settings().api_key_touch_interval_seconds
+        ):
+            hit.last_used_at = now
+            session.info[TOUCH_DUE] = hit.ctx.actor_id
+        return hit.ctx
+    found = await lookup.api_key_tenant(session, key_digest, bind=True)
     if found is None:
         return None
     key = (
@@ -120,13 +137,17 @@ async def authenticate(*, session: AsyncSession, token: str) -> TenantContext | 
     if key.expires_at is not None and key.expires_at <= now:
         return None
     touch = timedelta(seconds=get_settings().api_key_touch_interval_seconds)
-    if key.last_used_at is None or now - key.last_used_at >= touch:
+    last_used = key.last_used_at
+    if last_used is None or now - last_used >= touch:
         # Recorded by `touch` in a transaction of its own: a read-only request must not write.
         session.info[TOUCH_DUE] = key.id
-    return TenantContext(
+        last_used = now
+    ctx = TenantContext(
         tenant_id=key.tenant_id,
         actor_id=key.id,
         actor_kind="api_key",
         role=key.role,
         scopes=frozenset(key.scopes or []),
     )
+    _cache.put(key_digest, CachedKey(ctx, key.expires_at, last_used))
+    return ctx
