@@ -15,9 +15,9 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import create_engine, text
 
+from lastmile.core import keystore
 from lastmile.core.db import sync_url
 from lastmile.places.geocoding import base as geocoding_base
-from lastmile.places.geocoding import keystore
 from tests.support.databases import TestDatabase
 from tests.support.env import TEST_ENV
 from tests.support.factories import TenantHandle
@@ -222,7 +222,12 @@ def test_api_key_is_write_only_and_encrypted_at_rest(
     finally:
         engine.dispose()
     assert GOOGLE_KEY not in stored
-    assert keystore.decrypt(stored, secret_key=TEST_ENV["LASTMILE_SECRET_KEY"]) == GOOGLE_KEY
+    assert (
+        keystore.decrypt(
+            stored, secret_key=TEST_ENV["LASTMILE_SECRET_KEY"], purpose=keystore.GEOCODER
+        )
+        == GOOGLE_KEY
+    )
 
 
 def test_omitted_api_key_is_kept_null_removes_it_none_forgets_all(

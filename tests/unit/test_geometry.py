@@ -1,5 +1,5 @@
 """Zone geometry validation and normalisation, point tests, the shape cache, and the geocoding
-helpers that need no server: key encryption and the result cache."""
+helpers that need no server: the result cache."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 
 from lastmile.places import geometry
 from lastmile.places.errors import InvalidGeometry
-from lastmile.places.geocoding import keystore
 from lastmile.places.geocoding.base import GeocodeResult
 from lastmile.places.geocoding.cache import ResultCache
 
@@ -190,15 +189,6 @@ def test_shape_cache_reuses_and_evicts() -> None:
     assert cache.get("z1", "v2", doc) is not first
     cache.get("z2", "v1", doc)
     assert cache.get("z1", "v1", doc) is not first  # evicted
-
-
-def test_api_keys_round_trip_and_fail_closed_under_another_secret() -> None:
-    """An encrypted key decrypts with the same secret, not with another, and is not the plain key."""
-    token = keystore.encrypt("AIza-secret", secret_key="s" * 40)
-    assert "AIza-secret" not in token
-    assert keystore.decrypt(token, secret_key="s" * 40) == "AIza-secret"
-    assert keystore.decrypt(token, secret_key="t" * 40) is None
-    assert keystore.decrypt("garbage", secret_key="s" * 40) is None
 
 
 def test_result_cache_expires_and_evicts() -> None:

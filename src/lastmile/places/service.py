@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import Select, and_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lastmile.core import clock
+from lastmile.core import clock, keystore
 from lastmile.core.config import get_settings
 from lastmile.core.errors import FieldError, NotFound, ValidationFailed
 from lastmile.core.ids import new_id
@@ -22,7 +22,6 @@ from lastmile.fleet import service as fleet_service
 from lastmile.places import geometry
 from lastmile.places.errors import AddressNotFound, GeocoderRejected, ZoneNotFound
 from lastmile.places.geocoding import base as geocoding_base
-from lastmile.places.geocoding import keystore
 from lastmile.places.geocoding.base import Geocoder, GeocodeResult
 from lastmile.places.geocoding.cache import ResultCache
 from lastmile.places.geocoding.google import GoogleGeocoder
@@ -312,7 +311,11 @@ async def put_geocoder_config(
         config.base_url = data.base_url
         if "api_key" in data.model_fields_set:
             config.api_key_encrypted = (
-                keystore.encrypt(data.api_key, secret_key=get_settings().secret_key)
+                keystore.encrypt(
+                    data.api_key,
+                    secret_key=get_settings().secret_key,
+                    purpose=keystore.GEOCODER,
+                )
                 if data.api_key is not None
                 else None
             )
@@ -331,7 +334,9 @@ def _geocoder(config: GeocoderConfig) -> Geocoder:
     if config.provider == "nominatim":
         return NominatimGeocoder(base_url=config.base_url, user_agent=agent, timeout=timeout)
     key = (
-        keystore.decrypt(config.api_key_encrypted, secret_key=settings.secret_key)
+        keystore.decrypt(
+            config.api_key_encrypted, secret_key=settings.secret_key, purpose=keystore.GEOCODER
+        )
         if config.api_key_encrypted
         else None
     )
