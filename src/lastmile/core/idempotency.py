@@ -104,29 +104,36 @@ async def claim(
     *, session: AsyncSession, tenant: TenantContext, key: str, fp: str, ttl: timedelta
 ) -> Replay | IdempotencyRecord:
     """Take the key for this request (committing the claim) or return what to replay."""
-    rec = await _find(session, tenant, key)
+    rec = await _insert(session, tenant, key, fp)
     if rec is not None:
-        verdict = _judge(rec, fp, ttl)
-        if isinstance(verdict, Replay):
-            return verdict
-        await session.execute(
-            scoped_delete(IdempotencyRecord, tenant).where(IdempotencyRecord.id == rec.id)
-        )
+        return rec
+    other = await _find(session, tenant, key)
+    if other is None:  # its holder released it a moment ago
+        raise KeyInUse("concurrent request with this key", headers={"Retry-After": "1"})
+    verdict = _judge(other, fp, ttl)
+    if isinstance(verdict, Replay):
+        return verdict
+    # An expired or abandoned claim: take it over.
+    await session.execute(
+        scoped_delete(IdempotencyRecord, tenant).where(IdempotencyRecord.id == other.id)
+    )
+    rec = await _insert(session, tenant, key, fp)
+    if rec is None:
+        raise KeyInUse("concurrent request with this key", headers={"Retry-After": "1"})
+    return rec
+
+
+async def _insert(
+    session: AsyncSession, tenant: TenantContext, key: str, fp: str
+) -> IdempotencyRecord | None:
+    """A committed new claim, or None when the key is already taken."""
     rec = owned(IdempotencyRecord(id=new_id("idk"), key=key, fingerprint=fp), tenant)
     session.add(rec)
     try:
         await session.commit()
     except IntegrityError:
         await session.rollback()
-        other = await _find(session, tenant, key)
-        if other is None:
-            raise KeyInUse(
-                "concurrent request with this key", headers={"Retry-After": "1"}
-            ) from None
-        verdict = _judge(other, fp, ttl)
-        if isinstance(verdict, Replay):
-            return verdict
-        raise KeyInUse("concurrent request with this key", headers={"Retry-After": "1"}) from None
+        return None
     return rec
 
 
