@@ -90,6 +90,12 @@ def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
         # A generated provider URL would make POST /v1/geocode call made-up hosts; providers are
         # tested against a local server (test_geocoding.py).
         case.body = {"provider": "none"}
+    if case.operation.path == "/v1/routing-settings" and isinstance(case.body, dict):
+        # osrm needs a reachable base_url and google a key (test_routing_settings.py), which
+        # JSON Schema cannot state; providers are tested against a local server
+        # (test_routing_matrix.py). The generated speeds and detour factor stay.
+        case.body["provider"] = "offline"
+        case.body.pop("base_url", None)
     if isinstance(case.body, dict):
         # Ids in a body must name objects of the caller's tenant: use real ones (BODY_REFS in
         # tests/support/objects_*.py; test_fleet.py pins the 422 for unknown ids and skills).

@@ -31,6 +31,8 @@ SCOPES = (
     "geocoder:read",
     "geocoder:write",
     "geocoder:use",
+    "routing:read",
+    "routing:write",
     "incidents:read",
     "incidents:write",
     "tasks:read",
