@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Sequence
 
+from lastmile.routing.solver.checker import check_route
 from lastmile.routing.solver.model import (
     HORIZON,
     Break,
     Job,
     Matrix,
     Objective,
+    Plan,
     Problem,
     Step,
     StepKind,
@@ -102,6 +106,7 @@ def van(
     skills: frozenset[str] = frozenset(),
     breaks: Sequence[Break] = (),
     max_stops: int | None = None,
+    fixed_cost: int = 0,
 ) -> Vehicle:
     """A vehicle starting and ending at point 0 unless told otherwise."""
     return Vehicle(
@@ -113,6 +118,7 @@ def van(
         shift=Window(*shift),
         breaks=tuple(breaks),
         max_stops=max_stops,
+        fixed_cost=fixed_cost,
     )
 
 
@@ -134,3 +140,118 @@ def b(ref: str) -> Step:
 
 def _windows(windows: Sequence[tuple[int, int]]) -> tuple[Window, ...]:
     return tuple(Window(a, z) for a, z in windows)
+
+
+# Random problems for property tests (seeded, so every failure replays).
+
+
+def random_problem(
+    rnd: random.Random,
+    *,
+    jobs: int,
+    vehicles: int,
+    dimensions: int = 1,
+    objective: Objective = Objective.DISTANCE,
+) -> Problem:
+    """Jobs (single deliveries, single pickups, pairs) and vehicles with every kind of rule.
+
+    Windows (none, one or two), services, amounts per dimension, skills, manual assignments,
+    priorities; vehicles with open or closed ends, shifts, breaks, max stops and two profiles.
+    """
+    depot_count = 2
+    places = depot_count + 2 * jobs
+    coords = [(rnd.uniform(0, 100), rnd.uniform(0, 100)) for _ in range(places)]
+
+    def cells(scale: float) -> list[list[int]]:
+        return [[round(math.dist(a, z) * scale) for z in coords] for a in coords]
+
+    matrices = {
+        "car": Matrix(durations=cells(6), distances=cells(13)),
+        "bike": Matrix(durations=cells(11), distances=cells(12)),
+    }
+    vehicle_ids = [f"v{i}" for i in range(vehicles)]
+    out: list[Job] = []
+    for index in range(jobs):
+        a, z = depot_count + 2 * index, depot_count + 2 * index + 1
+        amount = tuple(rnd.randint(0, 4) for _ in range(dimensions))
+        skills = frozenset(rnd.sample(["cold", "lift"], rnd.choice([0, 0, 0, 1])))
+        allowed = None
+        if rnd.random() < 0.08:
+            allowed = frozenset(rnd.sample(vehicle_ids, rnd.randint(1, vehicles)))
+        kind = rnd.random()
+        first = Visit(a, rnd.choice([0, 60, 300]), _random_windows(rnd))
+        second = Visit(z, rnd.choice([0, 60, 300]), _random_windows(rnd))
+        common = {"amount": amount, "skills": skills, "vehicles": allowed}
+        priority = rnd.choice([0, 0, 0, 50, 100])
+        if kind < 0.45:
+            out.append(Job(f"j{index}", delivery=first, priority=priority, **common))  # type: ignore[arg-type]
+        elif kind < 0.6:
+            out.append(Job(f"j{index}", pickup=first, priority=priority, **common))  # type: ignore[arg-type]
+        else:
+            out.append(
+                Job(f"j{index}", pickup=first, delivery=second, priority=priority, **common)  # type: ignore[arg-type]
+            )
+    fleet = []
+    for vid in vehicle_ids:
+        start = rnd.choice([0, 0, 1, None])
+        end = rnd.choice([0, 0, 1, None])
+        shift_start = rnd.choice([0, 0, 600])
+        breaks: tuple[Break, ...] = ()
+        if rnd.random() < 0.3:
+            breaks = (Break(f"{vid}-lunch", _random_windows(rnd, at_least=1), 300),)
+            if rnd.random() < 0.3:
+                breaks += (Break(f"{vid}-coffee", (Window(5000, 7000),), 120),)
+        fleet.append(
+            Vehicle(
+                vid,
+                profile=rnd.choice(["car", "car", "bike"]),
+                start=start,
+                end=end,
+                capacity=tuple(rnd.randint(3, 14) for _ in range(dimensions)),
+                skills=frozenset(rnd.sample(["cold", "lift"], rnd.randint(0, 2))),
+                shift=Window(shift_start, rnd.choice([6000, 8000, 9000])),
+                breaks=breaks,
+                max_stops=rnd.choice([None, None, None, 3, 6]),
+                fixed_cost=rnd.choice([0, 0, 1000]),
+            )
+        )
+    return Problem(out, fleet, matrices, objective=objective, dimensions=dimensions)
+
+
+def _random_windows(rnd: random.Random, at_least: int = 0) -> tuple[Window, ...]:
+    count = rnd.choice([max(at_least, c) for c in (0, 1, 1, 2)])
+    windows = []
+    t = rnd.randint(0, 3000)
+    for _ in range(count):
+        length = rnd.randint(300, 2500)
+        windows.append(Window(t, t + length))
+        t += length + rnd.randint(100, 2500)
+    return tuple(windows)
+
+
+def random_plan(rnd: random.Random, prob: Problem, tries: int = 6) -> Plan:
+    """Feasible routes built blindly: each job tried at a few random places, kept if the checker
+    accepts the route (independent of the insertion code). The others are unassigned."""
+    routes: dict[str, list[Step]] = {v.id: [] for v in prob.vehicles}
+    unassigned = []
+    for job in rnd.sample(list(prob.jobs), len(prob.jobs)):
+        steps = (
+            [Step(StepKind.PICKUP, job.id), Step(StepKind.DELIVERY, job.id)]
+            if job.is_pair
+            else [Step(StepKind.DELIVERY if job.delivery else StepKind.PICKUP, job.id)]
+        )
+        for _ in range(tries):
+            vehicle = rnd.choice(prob.vehicles)
+            route = list(routes[vehicle.id])
+            if not route:
+                route = [Step(StepKind.BREAK, r.id) for r in vehicle.breaks]
+            i = rnd.randint(0, len(route))
+            route.insert(i, steps[0])
+            if len(steps) == 2:
+                route.insert(rnd.randint(i + 1, len(route)), steps[1])
+            if check_route(prob, vehicle.id, route).feasible:
+                routes[vehicle.id] = route
+                break
+        else:
+            unassigned.append(job.id)
+    return Plan({vid: steps for vid, steps in routes.items() if steps}, unassigned)
