@@ -1,0 +1,1 @@
+"""Route templates: recurring stops on chosen weekdays, materialised into each day's tasks."""
