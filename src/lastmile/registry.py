@@ -10,6 +10,7 @@ MODEL_MODULES = (
     "lastmile.fleet.models",
     "lastmile.places.models",
     "lastmile.tasks.models",
+    "lastmile.templates.models",
     "lastmile.routing.matrix.models",
 )
 

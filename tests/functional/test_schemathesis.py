@@ -47,6 +47,20 @@ def _fix_task(body: dict[str, Any]) -> None:
         body.pop(name, None)
 
 
+def _fix_template(body: dict[str, Any]) -> None:
+    """A route template's team and driver must be the caller's, its validity must not end
+    before it starts, its windows open before they close and drop-offs name earlier pickups
+    (test_route_templates.py)."""
+    for name in ("team_id", "driver_id", "valid_until"):
+        body.pop(name, None)
+    for stop in body.get("stops") or []:
+        if isinstance(stop, dict):
+            stop.pop("ref", None)
+            stop.pop("depends_on_ref", None)
+            if stop.get("window") is not None:
+                stop["window"] = {"start": "09:00", "end": "11:00"}
+
+
 def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
     """Undo generated values that are schema-valid but break a business rule JSON Schema cannot
     state; each rule has its own test elsewhere."""
@@ -72,6 +86,8 @@ def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
             for row in case.body.get("tasks") or []:
                 if isinstance(row, dict):
                     _fix_task(row)
+    if case.operation.path.startswith("/v1/route-templates") and isinstance(case.body, dict):
+        _fix_template(case.body)
     if (
         case.operation.path == "/v1/incidents"
         and isinstance(case.body, dict)

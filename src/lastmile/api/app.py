@@ -25,6 +25,7 @@ from lastmile.routing.matrix.routes import router as routing_settings_router
 from lastmile.tasks.action_routes import router as task_actions_router
 from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
+from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
 from lastmile.workers.runner import run_forever
 
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(incidents_router)
     app.include_router(tasks_router)
     app.include_router(task_actions_router)
+    app.include_router(templates_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

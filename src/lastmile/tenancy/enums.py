@@ -37,4 +37,6 @@ SCOPES = (
     "incidents:write",
     "tasks:read",
     "tasks:write",
+    "templates:read",
+    "templates:write",
 )
