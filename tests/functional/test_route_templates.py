@@ -1,4 +1,4 @@
-"""Route templates: CRUD, validation, roles, materialisation (by hand and racing)."""
+"""Route templates: CRUD, validation, roles, materialisation (by hand, racing, by the job)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from lastmile.core.db import make_engine, make_sessionmaker
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.templates import materialize as templates_materialize
+from lastmile.workers import runner
+from lastmile.workers.templates import materialize_due
 from tests.support.databases import TestDatabase
 from tests.support.factories import TenantHandle
 from tests.support.fleetkit import crew, ok
@@ -516,3 +518,103 @@ def test_deleting_a_template_keeps_its_tasks(tenant: TenantHandle) -> None:
     assert tenant.request("DELETE", f"/v1/route-templates/{tpl['id']}").status_code == 204
     problem(tenant.get(f"/v1/route-templates/{tpl['id']}/runs"), 404)
     ok(tenant.get(f"/v1/tasks/{made['tasks'][0]['id']}"), 200)
+
+
+# --- the scheduled job ----------------------------------------------------------------------
+
+
+def _due(database: TestDatabase, tenant_id: str, now: datetime, horizon: int = 1) -> int:
+    async def go() -> int:
+        engine = make_engine(database.url, pool_size=2)
+        try:
+            return await materialize_due(
+                sessions=make_sessionmaker(engine),
+                tenant_ids=[tenant_id],
+                now=now,
+                horizon_days=horizon,
+            )
+        finally:
+            await engine.dispose()
+
+    return int(_run_async(go()))
+
+
+def _run_dates(t: TenantHandle, template_id: str) -> list[str]:
+    runs = ok(t.get(f"/v1/route-templates/{template_id}/runs"), 200)["data"]
+    return sorted(r["date"] for r in runs)
+
+
+def test_job_materialises_today_and_the_horizon_in_each_time_zone(
+    tenant: TenantHandle, database: TestDatabase
+) -> None:
+    """The job materialises each active template for today and the next days in its own time
+    zone, on its weekdays within its validity, once; a second run creates nothing."""
+    monday = ahead(21, "mon")
+    now = datetime.combine(monday, time(23, 30), UTC)  # Tuesday 00:30 in Berlin
+    # Every template starts a week before: the server's own job loop leaves them alone.
+    since = (monday - timedelta(days=7)).isoformat()
+    berlin = make_template(
+        tenant, timezone="Europe/Berlin", weekdays=["tue", "thu"], valid_from=since
+    )
+    new_york = make_template(tenant, timezone="America/New_York", valid_from=since)  # Mon 18:30
+    ended = make_template(
+        tenant, valid_from=since, valid_until=(monday - timedelta(days=1)).isoformat()
+    )
+    later = make_template(tenant, valid_from=(monday + timedelta(days=2)).isoformat())
+    paused = make_template(tenant, active=False, valid_from=since)
+
+    assert _due(database, tenant.id, now, horizon=2) == 6
+    tue, wed, thu = (monday + timedelta(days=k) for k in (1, 2, 3))
+    assert _run_dates(tenant, berlin["id"]) == [tue.isoformat(), thu.isoformat()]
+    assert _run_dates(tenant, new_york["id"]) == [
+        monday.isoformat(),
+        tue.isoformat(),
+        wed.isoformat(),
+    ]
+    assert _run_dates(tenant, ended["id"]) == []
+    assert _run_dates(tenant, later["id"]) == [wed.isoformat()]
+    assert _run_dates(tenant, paused["id"]) == []
+    task = day_tasks(tenant, berlin["id"], tue)[0]
+    assert utc(task["complete_after"]) == local_utc(tue, "09:00")
+    assert _due(database, tenant.id, now, horizon=2) == 0
+    assert len(day_tasks(tenant, new_york["id"], monday)) == 1
+
+
+def test_job_records_a_failure_and_recovers(tenant: TenantHandle, database: TestDatabase) -> None:
+    """A template whose hub is gone fails without a run or tasks and shows `last_error`; once
+    fixed, the next job run materialises the day and clears the error."""
+    hub = make_hub(tenant)
+    day = ahead(15)
+    stop = {**STOP, "kind": "pickup", "place": {"hub_id": hub["id"]}}
+    tpl = make_template(tenant, stops=[stop], valid_from=day.isoformat())
+    assert tenant.request("DELETE", f"/v1/hubs/{hub['id']}").status_code == 204
+    now = datetime.combine(day, time(10), UTC)
+    assert _due(database, tenant.id, now, horizon=0) == 0
+    broken = ok(tenant.get(f"/v1/route-templates/{tpl['id']}"), 200)
+    assert "stops[0].place.hub_id" in broken["last_error"] and broken["last_error_at"]
+    assert _run_dates(tenant, tpl["id"]) == [] and day_tasks(tenant, tpl["id"], day) == []
+    problem(materialize(tenant, tpl["id"], day), 409)
+
+    ok(tenant.patch(f"/v1/route-templates/{tpl['id']}", json={"stops": [STOP]}), 200)
+    assert _due(database, tenant.id, now, horizon=0) == 1
+    fixed = ok(tenant.get(f"/v1/route-templates/{tpl['id']}"), 200)
+    assert fixed["last_error"] is None and _run_dates(tenant, tpl["id"]) == [day.isoformat()]
+
+
+def test_worker_tick_materialises_today(tenant: TenantHandle, database: TestDatabase) -> None:
+    """The periodic tick (`lastmile worker`, embedded in `lastmile serve`) materialises today's
+    stops of every tenant's templates; however often it runs, the day has one set of tasks."""
+    tpl = make_template(tenant, timezone="Europe/Berlin")
+
+    async def tick() -> None:
+        engine = make_engine(database.url, pool_size=2)
+        try:
+            await runner.tick(make_sessionmaker(engine))
+            await runner.tick(make_sessionmaker(engine))
+        finally:
+            await engine.dispose()
+
+    _run_async(tick())
+    today = datetime.now(UTC).astimezone(BERLIN).date()  # the tick covers today and tomorrow
+    assert today.isoformat() in _run_dates(tenant, tpl["id"])
+    assert len(day_tasks(tenant, tpl["id"], today)) == 1

@@ -57,6 +57,12 @@ class Settings(BaseSettings):
         default=True, description="Run the background job loop inside `lastmile serve`."
     )
     worker_interval_seconds: float = 60.0
+    template_horizon_days: int = Field(
+        default=1,
+        ge=0,
+        le=60,
+        description="Route templates are materialised for today and this many days ahead.",
+    )
 
     storage_backend: Literal["local", "s3"] = Field(
         default="local", description="Where proof photos and uploads are kept."

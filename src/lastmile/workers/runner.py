@@ -15,6 +15,7 @@ from lastmile.core.uow import UnitOfWork
 from lastmile.storage import storage_for
 from lastmile.tenancy import service as tenancy_service
 from lastmile.workers.imports import run_pending
+from lastmile.workers.templates import materialize_due
 
 log = structlog.get_logger("lastmile.worker")
 
@@ -50,6 +51,9 @@ async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
     )
     if ran:
         log.info("imports_run", count=ran)
+    made = await materialize_due(sessions=sessions, tenant_ids=await tenant_ids(sessions))
+    if made:
+        log.info("route_templates_materialized", count=made)
 
 
 async def run_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 60.0) -> None:
