@@ -16,11 +16,13 @@ from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.templates import materialize
 from lastmile.templates import service as templates_service
+from lastmile.templates.errors import NotMaterializable
 
 log = structlog.get_logger("lastmile.templates")
 RUNS = Counter(
     "lastmile_templates_runs_total",
-    "Route template days the scheduled job materialised, by outcome (created, existing, failed).",
+    "Route template days the scheduled job handled, by outcome (created, existing, failed, "
+    "skipped).",
     ["outcome"],
 )
 
@@ -76,9 +78,14 @@ async def materialize_due(
                         now=when,
                     )
                     await uow.commit()
-            except DomainError as exc:
+            except NotMaterializable as exc:
                 RUNS.labels("failed").inc()
                 await _fail(sessions, tid, template_id, exc.detail)
+                continue
+            except DomainError as exc:
+                # Deleted, paused or rescheduled since `due` listed it: nothing to do.
+                RUNS.labels("skipped").inc()
+                log.info("route_template_skipped", template_id=template_id, reason=exc.detail)
                 continue
             except Exception as exc:
                 RUNS.labels("failed").inc()
