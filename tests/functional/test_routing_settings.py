@@ -86,6 +86,8 @@ def test_own_speeds_replace_the_defaults_per_type(tenant: TenantHandle) -> None:
 def test_osrm_needs_a_base_url(tenant: TenantHandle) -> None:
     """osrm without base_url is a 422 naming body.base_url; nothing is stored."""
     problem(put(tenant, provider="osrm"), "body.base_url")
+    for bad in ("http://[", "http://host:99999", "ftp://osrm", "http://osrm/?q=1"):  # never a 500
+        problem(put(tenant, provider="osrm", base_url=bad), "body.base_url")
     got = ok(tenant, provider="osrm", base_url="http://osrm.internal:5000")
     assert (got["provider"], got["base_url"]) == ("osrm", "http://osrm.internal:5000")
     assert tenant.get("/v1/routing-settings").json()["provider"] == "osrm"

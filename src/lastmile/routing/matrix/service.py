@@ -78,12 +78,12 @@ def effective_speeds(*, settings: RoutingSettings) -> dict[VehicleType, float]:
 
 
 def _check_base_url(url: str) -> None:
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         _ = parts.port
     except ValueError as exc:
         raise ValidationFailed(
-            "invalid base_url", [FieldError("body.base_url", "the port is not valid")]
+            "invalid base_url", [FieldError("body.base_url", "not a valid URL (host or port)")]
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValidationFailed(
