@@ -152,17 +152,33 @@ def random_problem(
     vehicles: int,
     dimensions: int = 1,
     objective: Objective = Objective.DISTANCE,
+    plain: bool = False,
+    grid: bool = False,
 ) -> Problem:
     """Jobs (single deliveries, single pickups, pairs) and vehicles with every kind of rule.
 
     Windows (none, one or two), services, amounts per dimension, skills, manual assignments,
     priorities; vehicles with open or closed ends, shifts, breaks, max stops and two profiles.
+    `plain` leaves out breaks, stop limits and second windows (what every engine models).
+    `grid` puts places on a 6 x 6 grid (Manhattan distances) and every time on whole minutes,
+    so arrivals often fall exactly on a window's edge and many positions cost the same.
     """
+    most = 1 if plain else 2
     depot_count = 2
     places = depot_count + 2 * jobs
-    coords = [(rnd.uniform(0, 100), rnd.uniform(0, 100)) for _ in range(places)]
+    if grid:
+        coords = [(float(rnd.randint(0, 5)), float(rnd.randint(0, 5))) for _ in range(places)]
+    else:
+        coords = [(rnd.uniform(0, 100), rnd.uniform(0, 100)) for _ in range(places)]
+    minute = 60 if grid else 1
 
     def cells(scale: float) -> list[list[int]]:
+        if grid:
+            scale *= 20  # a grid step is 2 minutes by car
+            return [
+                [round((abs(a[0] - z[0]) + abs(a[1] - z[1])) * scale) for z in coords]
+                for a in coords
+            ]
         return [[round(math.dist(a, z) * scale) for z in coords] for a in coords]
 
     matrices = {
@@ -179,25 +195,28 @@ def random_problem(
         if rnd.random() < 0.08:
             allowed = frozenset(rnd.sample(vehicle_ids, rnd.randint(1, vehicles)))
         kind = rnd.random()
-        first = Visit(a, rnd.choice([0, 60, 300]), _random_windows(rnd))
-        second = Visit(z, rnd.choice([0, 60, 300]), _random_windows(rnd))
-        common = {"amount": amount, "skills": skills, "vehicles": allowed}
-        priority = rnd.choice([0, 0, 0, 50, 100])
-        if kind < 0.45:
-            out.append(Job(f"j{index}", delivery=first, priority=priority, **common))  # type: ignore[arg-type]
-        elif kind < 0.6:
-            out.append(Job(f"j{index}", pickup=first, priority=priority, **common))  # type: ignore[arg-type]
-        else:
-            out.append(
-                Job(f"j{index}", pickup=first, delivery=second, priority=priority, **common)  # type: ignore[arg-type]
+        first = Visit(a, rnd.choice([0, 60, 300]), _random_windows(rnd, most=most, unit=minute))
+        second = Visit(z, rnd.choice([0, 60, 300]), _random_windows(rnd, most=most, unit=minute))
+        pickup = first if kind >= 0.45 else None
+        delivery = second if kind >= 0.6 else first if kind < 0.45 else None
+        out.append(
+            Job(
+                f"j{index}",
+                pickup=pickup,
+                delivery=delivery,
+                amount=amount,
+                skills=skills,
+                priority=rnd.choice([0, 0, 0, 50, 100]),
+                vehicles=allowed,
             )
+        )
     fleet = []
     for vid in vehicle_ids:
         start = rnd.choice([0, 0, 1, None])
         end = rnd.choice([0, 0, 1, None])
         shift_start = rnd.choice([0, 0, 600])
         breaks: tuple[Break, ...] = ()
-        if rnd.random() < 0.3:
+        if not plain and rnd.random() < 0.3:
             breaks = (Break(f"{vid}-lunch", _random_windows(rnd, at_least=1), 300),)
             if rnd.random() < 0.3:
                 breaks += (Break(f"{vid}-coffee", (Window(5000, 7000),), 120),)
@@ -211,21 +230,23 @@ def random_problem(
                 skills=frozenset(rnd.sample(["cold", "lift"], rnd.randint(0, 2))),
                 shift=Window(shift_start, rnd.choice([6000, 8000, 9000])),
                 breaks=breaks,
-                max_stops=rnd.choice([None, None, None, 3, 6]),
+                max_stops=None if plain else rnd.choice([None, None, None, 3, 6]),
                 fixed_cost=rnd.choice([0, 0, 1000]),
             )
         )
     return Problem(out, fleet, matrices, objective=objective, dimensions=dimensions)
 
 
-def _random_windows(rnd: random.Random, at_least: int = 0) -> tuple[Window, ...]:
-    count = rnd.choice([max(at_least, c) for c in (0, 1, 1, 2)])
+def _random_windows(
+    rnd: random.Random, at_least: int = 0, most: int = 2, unit: int = 1
+) -> tuple[Window, ...]:
+    count = rnd.choice([min(most, max(at_least, c)) for c in (0, 1, 1, 2)])
     windows = []
-    t = rnd.randint(0, 3000)
+    t = rnd.randint(0, 3000 // unit) * unit
     for _ in range(count):
-        length = rnd.randint(300, 2500)
+        length = rnd.randint(300 // unit, 2500 // unit) * unit
         windows.append(Window(t, t + length))
-        t += length + rnd.randint(100, 2500)
+        t += length + rnd.randint(max(1, 100 // unit), 2500 // unit) * unit
     return tuple(windows)
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from lastmile.routing.solver import insertion
 from lastmile.routing.solver.checker import check, check_route
-from lastmile.routing.solver.insertion import best_insertions, insert_all
+from lastmile.routing.solver.insertion import InsertionResult, insert_all
 from lastmile.routing.solver.model import (
     Job,
     Objective,
     Plan,
+    Problem,
     Reason,
     Step,
     StepKind,
@@ -19,6 +21,13 @@ from lastmile.routing.solver.schedule import evaluate
 from tests.support.solverkit import b, collect, d, drop, p, pair, problem, rest, van
 
 pytestmark = pytest.mark.unit
+
+
+def best_insertions(prob: Problem, plan: Plan, job: Job, k: int = 1) -> InsertionResult:
+    """The module's answer, asserting its O(1) tests never disagreed with the checker."""
+    result = insertion.best_insertions(prob, plan, job, k)
+    assert result.rejected == 0
+    return result
 
 
 def route_of(result_steps: tuple[Step, ...]) -> list[str]:
@@ -75,6 +84,55 @@ def test_downstream_lateness_rules_out_a_position() -> None:
     best = best_insertions(prob, Plan({"v1": [d("a")]}), prob.job_by_id["new"]).best
     assert best is not None
     assert route_of(best.steps) == ["d:a", "d:new"]
+
+
+@pytest.mark.parametrize(("window_end", "fits_before"), [(45, True), (44, False)])
+def test_downstream_window_to_the_second(window_end: int, fits_before: bool) -> None:
+    """Pushing a later stop exactly to its window's end is allowed; one second more is not."""
+    prob = problem([drop("a", 4, (0, window_end)), drop("new", 2, service=5)], [van()])
+    result = best_insertions(prob, Plan({"v1": [d("a")]}), prob.job_by_id["new"], k=5)
+    routes = [route_of(c.steps) for c in result.candidates]
+    assert (["d:new", "d:a"] in routes) is fits_before
+    assert ["d:a", "d:new"] in routes
+
+
+@pytest.mark.parametrize(("window_end", "count"), [(40, 2), (39, 0)])
+def test_own_window_to_the_second(window_end: int, count: int) -> None:
+    """Arriving exactly when the job's window closes is on time, from any gap."""
+    prob = problem([drop("a", 4), drop("new", 4, (0, window_end))], [van()])
+    result = best_insertions(prob, Plan({"v1": [d("a")]}), prob.job_by_id["new"], k=5)
+    assert len(result.candidates) == count
+
+
+@pytest.mark.parametrize(("window_end", "ok"), [(60, True), (59, False)])
+def test_pair_delivery_window_to_the_second(window_end: int, ok: bool) -> None:
+    """A pair ready at 40 delivers at 60 at best: a window closing at 60 fits, at 59 it does not."""
+    job = pair("new", 3, 5, pickup_windows=[(40, 1000)], delivery_windows=[(0, window_end)])
+    prob = problem([drop("a", 1), job], [van()])
+    result = best_insertions(prob, Plan({"v1": [d("a")]}), prob.job_by_id["new"], k=5)
+    assert bool(result.candidates) is ok
+    for c in result.candidates:
+        timed = check_route(prob, "v1", c.steps)
+        assert max(t.start for t in timed.steps if t.ref == "new") <= window_end
+
+
+@pytest.mark.parametrize(("window_end", "fits_before"), [(130, True), (129, False)])
+def test_pair_pushes_a_later_stop_to_the_second(window_end: int, fits_before: bool) -> None:
+    """A pair carried before a stop may push it exactly to its window's end, not beyond."""
+    prob = problem([drop("a", 5, (0, window_end)), pair("new", 7, 3)], [van()])  # 0-7-3-5
+    result = best_insertions(prob, Plan({"v1": [d("a")]}), prob.job_by_id["new"], k=5)
+    routes = [route_of(c.steps) for c in result.candidates]
+    assert (["p:new", "d:new", "d:a"] in routes) is fits_before
+    assert ["d:a", "p:new", "d:new"] in routes
+
+
+def test_ties_keep_the_first_vehicle_and_position() -> None:
+    """Equal costs are ranked by vehicle order, then pickup and delivery position."""
+    prob = problem([drop("a", 2), drop("b", 2), pair("new", 2, 2)], [van("v1"), van("v2")])
+    plan = Plan({"v1": [d("a")], "v2": [d("b")]})
+    result = best_insertions(prob, plan, prob.job_by_id["new"], k=4)
+    got = [(c.vehicle_id, c.pickup_index, c.delivery_index) for c in result.candidates]
+    assert got == [("v1", 0, 1), ("v1", 0, 2), ("v1", 1, 2), ("v2", 0, 1)]
 
 
 def test_own_window_and_second_window() -> None:

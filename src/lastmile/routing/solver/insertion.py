@@ -92,11 +92,16 @@ class Insertion:
 
 @dataclass(frozen=True, slots=True)
 class InsertionResult:
-    """The best insertions of one job, best first, or the reason there is none."""
+    """The best insertions of one job, best first, or the reason there is none.
+
+    `rejected` counts positions the O(1) tests accepted but the checker refused (they were
+    discarded and the search ran again): always 0 unless those tests have a bug, so log it.
+    """
 
     job_id: str
     candidates: tuple[Insertion, ...]
     reason: Reason | None = None
+    rejected: int = 0
 
     @property
     def best(self) -> Insertion | None:
@@ -671,6 +676,7 @@ class _Planner:
         self._timed: dict[str, _Route] = {}
         self._base: dict[str, Schedule] = {}
         self._alone: dict[tuple[str, str], Alone] = {}
+        self.rejected = 0  # candidates the checker refused (a bug in the O(1) tests)
 
     def has_jobs(self, vehicle_id: str) -> bool:
         return any(s.kind is not StepKind.BREAK for s in self.routes.get(vehicle_id, ()))
@@ -758,6 +764,7 @@ class _Planner:
         self, rejected: list[_Cand], excluded: set[tuple[int, int, int]], skipped: set[str]
     ) -> None:
         """The checker disagreed: leave out the position, or the vehicle if its route is bad."""
+        self.rejected += len(rejected)
         for cand in rejected:
             if cand.route is not None:
                 vehicle_id = cand.route.vehicle.id
@@ -835,8 +842,8 @@ def best_insertions(problem: Problem, plan: Plan, job: Job, k: int = 1) -> Inser
     planner = _Planner(problem, _known_routes(problem, plan))
     found = planner.search(job, problem.vehicles, k)
     if found:
-        return InsertionResult(job.id, tuple(found))
-    return InsertionResult(job.id, (), diagnose_job(problem, job))
+        return InsertionResult(job.id, tuple(found), None, planner.rejected)
+    return InsertionResult(job.id, (), diagnose_job(problem, job), planner.rejected)
 
 
 def _known_routes(problem: Problem, plan: Plan) -> dict[str, Sequence[Step]]:
