@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 
 from lastmile.routing.solver.checker import check, check_route
 from lastmile.routing.solver.insertion import best_insertions, insert_all
-from lastmile.routing.solver.model import Objective, Plan, Problem, Step, StepKind
+from lastmile.routing.solver.model import (
+    Objective,
+    Plan,
+    Problem,
+    Reason,
+    Step,
+    StepKind,
+    Vehicle,
+)
+from lastmile.routing.solver.reasons import diagnose, job_steps, placements
 from tests.support import solverkit
 from tests.support.solverkit import random_plan, random_problem
 
@@ -149,6 +158,51 @@ def test_insert_all_plans_pass_the_checker(
     assert set(repaired.unassigned) == set(plan.unassigned) - still
     scratch = insert_all(problem, Plan({}), [j.id for j in problem.jobs])
     assert check(problem, scratch) == []
+
+
+def oracle_reason(problem: Problem, job_id: str) -> Reason:
+    """The reasons module's rules, written plainly: every placement judged by the checker."""
+    job = problem.job_by_id[job_id]
+    skilled = [v for v in problem.vehicles if job.skills <= v.skills]
+    if not skilled:
+        return Reason.SKILL
+    allowed = [v for v in skilled if job.vehicles is None or v.id in job.vehicles]
+
+    def rules(vehicle: Vehicle) -> list[set[str]]:
+        return [
+            {x.rule for x in check_route(problem, vehicle.id, route).violations}
+            for route in placements(vehicle, job_steps(job))
+        ]
+
+    if job.vehicles is not None:
+        fits = any(set() in rules(v) for v in allowed)
+        return Reason.NO_ROOM if fits else Reason.VEHICLE
+    sized = [
+        v
+        for v in allowed
+        if all(q <= c for q, c in zip(job.amount, v.capacity, strict=True))
+        and (v.max_stops is None or v.max_stops >= len(job_steps(job)))
+    ]
+    if not sized:
+        return Reason.CAPACITY
+    outcomes = [r for v in sized for r in rules(v)]
+    if set() in outcomes:
+        return Reason.NO_ROOM
+    if any("time_window" not in r for r in outcomes):
+        return Reason.SHIFT
+    return Reason.WINDOW
+
+
+@settings(PROPERTY, max_examples=200)
+@given(seed=seeds, size=sizes)
+def test_reason_codes_follow_the_documented_rules(
+    seed: int, size: tuple[int, int, int, bool]
+) -> None:
+    """diagnose gives each unassigned job the reason the plain rules give (shortcuts included)."""
+    problem, plan = make(seed, size, Objective.DISTANCE)
+    everyone = Plan(plan.routes, [j.id for j in problem.jobs])
+    for found in diagnose(problem, everyone):
+        assert found.reason == oracle_reason(problem, found.job_id), found.job_id
 
 
 def _solver() -> Any:

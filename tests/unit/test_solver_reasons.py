@@ -75,6 +75,16 @@ def test_window_unreachable_because_the_shift_starts_too_late() -> None:
     assert reason_of([job], [van(shift=(200, 1000))], "a") == Reason.WINDOW
 
 
+def test_reaching_a_window_as_it_closes_is_in_time() -> None:
+    """Arriving exactly at a window's end (single, or a pair's delivery) fits alone."""
+    assert reason_of([drop("a", 5, (0, 50))], [van()], "a") == Reason.NO_ROOM
+    assert reason_of([drop("a", 5, (0, 49))], [van()], "a") == Reason.WINDOW
+    late = pair("x", 3, 5, delivery_windows=[(0, 50)], pickup_windows=[(0, 30)])
+    assert reason_of([late], [van()], "x") == Reason.NO_ROOM
+    later = pair("x", 3, 5, delivery_windows=[(0, 49)])
+    assert reason_of([later], [van()], "x") == Reason.WINDOW
+
+
 def test_outside_shift() -> None:
     """Reachable in its window, but service and the way back do not fit before the shift ends."""
     job = drop("a", 5, (0, 100), service=30)  # there at 50, back at 130

@@ -93,8 +93,31 @@ def placements(vehicle: Vehicle, steps: Sequence[Step]) -> Iterator[list[Step]]:
         yield route
 
 
+def _misses_every_window(problem: Problem, vehicle: Vehicle, job: Job) -> bool:
+    """Whether even driving straight to the job at the shift's start misses a visit's windows.
+
+    Exact shortcut for "no placement reaches it": breaks and a later departure only delay.
+    """
+    durations = problem.matrices[vehicle.profile].durations
+    t, here = vehicle.shift.start, vehicle.start
+    for visit in (job.pickup, job.delivery) if job.is_pair else (job.delivery or job.pickup,):
+        assert visit is not None, f"job {job.id} has no visit"
+        if here is not None:
+            t += durations[here][visit.location]
+        if visit.windows:
+            window = next((w for w in visit.windows if w.end >= t), None)
+            if window is None:
+                return True
+            t = max(t, window.start)
+        t += visit.service
+        here = visit.location
+    return False
+
+
 def alone(problem: Problem, vehicle: Vehicle, job: Job) -> Alone:
     """Try the job as the vehicle's only job (the problem must hold both)."""
+    if _misses_every_window(problem, vehicle, job):
+        return Alone(None, None, False)
     best: tuple[int, int, list[Step], Schedule] | None = None
     reachable = False
     for route in placements(vehicle, job_steps(job)):
