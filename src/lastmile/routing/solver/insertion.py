@@ -61,7 +61,7 @@ from lastmile.routing.solver.model import (
     Vehicle,
     Window,
 )
-from lastmile.routing.solver.reasons import Alone, alone, diagnose_job, job_steps
+from lastmile.routing.solver.reasons import Alone, alone, diagnose_job, job_steps, signature
 from lastmile.routing.solver.schedule import evaluate
 
 __all__ = ["Insertion", "InsertionResult", "best_insertions", "insert_all"]
@@ -675,7 +675,7 @@ class _Planner:
         self.order = {v.id: index for index, v in enumerate(problem.vehicles)}
         self._timed: dict[str, _Route] = {}
         self._base: dict[str, Schedule] = {}
-        self._alone: dict[tuple[str, str], Alone] = {}
+        self._alone: dict[tuple[tuple[object, ...], str], Alone] = {}
         self.rejected = 0  # candidates the checker refused (a bug in the O(1) tests)
 
     def has_jobs(self, vehicle_id: str) -> bool:
@@ -698,7 +698,8 @@ class _Planner:
         return schedule
 
     def alone(self, vehicle: Vehicle, job: Job) -> Alone:
-        key = (vehicle.id, job.id)
+        """The job alone on the vehicle (shared by vehicles alike but for their id)."""
+        key = (signature(vehicle), job.id)
         result = self._alone.get(key)
         if result is None:
             result = alone(self.problem, vehicle, job)
@@ -709,8 +710,6 @@ class _Planner:
         self.routes[vehicle_id] = list(steps)
         self._timed.pop(vehicle_id, None)
         self._base.pop(vehicle_id, None)
-        for key in [key for key in self._alone if key[0] == vehicle_id]:
-            del self._alone[key]
 
     def candidates(
         self,
@@ -875,32 +874,40 @@ def insert_all(problem: Problem, plan: Plan, jobs: Iterable[str | Job] | None = 
         found = planner.candidates(job, [vehicle], 1, excluded[job.id], skipped)
         return found[0] if found else None
 
+    def rank(job: Job, cand: _Cand) -> tuple[int, Key, tuple[int, int, int]]:
+        return (-job.priority, cand.key, cand.order)
+
+    def best_of(job: Job) -> _Cand | None:
+        found = [c for c in options[job.id].values() if c is not None]
+        return min(found, key=lambda c: rank(job, c)) if found else None
+
     options = {job.id: {v.id: best_on(job, v) for v in vehicles} for job in todo}
+    best = {job.id: best_of(job) for job in todo}
     remaining = {job.id: job for job in todo}
     inserted: set[str] = set()
     while remaining:
-        choice: tuple[tuple[int, Key, tuple[int, int, int]], Job, _Cand] | None = None
-        for job in remaining.values():
-            for cand in options[job.id].values():
-                if cand is not None:
-                    rank = (-job.priority, cand.key, cand.order)
-                    if choice is None or rank < choice[0]:
-                        choice = (rank, job, cand)
-        if choice is None:
+        ranked = [(rank(job, c), job, c) for job in remaining.values() if (c := best[job.id])]
+        if not ranked:
             break
-        _, job, cand = choice
+        _, job, cand = min(ranked, key=lambda r: r[0])
         vehicle = vehicles[cand.order[0]]
         confirmed, rejected = planner.confirm(job, [cand], 1)
         if rejected:
             planner.reject(rejected, excluded[job.id], skipped)
-            changed = [vehicle] if vehicle.id not in skipped else []
-            options[job.id][vehicle.id] = best_on(job, vehicle) if changed else None
+            fresh = best_on(job, vehicle) if vehicle.id not in skipped else None
+            options[job.id][vehicle.id] = fresh
+            best[job.id] = best_of(job)
             continue
         planner.set_route(vehicle.id, confirmed[0].steps)
         inserted.add(job.id)
         del remaining[job.id]
         for other in remaining.values():
-            options[other.id][vehicle.id] = best_on(other, vehicle)
+            was = best[other.id]
+            now = options[other.id][vehicle.id] = best_on(other, vehicle)
+            if was is not None and was.order[0] == cand.order[0]:
+                best[other.id] = best_of(other)  # its best was on this vehicle: look again
+            elif now is not None and (was is None or rank(other, now) < rank(other, was)):
+                best[other.id] = now
     unassigned = [job_id for job_id in plan.unassigned if job_id not in inserted]
     unassigned += [job_id for job_id in remaining if job_id not in unassigned]
     routes = {vid: tuple(steps) for vid, steps in planner.routes.items()}

@@ -40,7 +40,15 @@ from lastmile.routing.solver.model import (
     Vehicle,
 )
 
-__all__ = ["Alone", "alone", "diagnose", "diagnose_job", "job_steps", "placements"]
+__all__ = [
+    "Alone",
+    "alone",
+    "diagnose",
+    "diagnose_job",
+    "job_steps",
+    "placements",
+    "signature",
+]
 
 MAX_PLACEMENTS = 256
 """Break placements tried for one job alone on one vehicle (more only with many breaks)."""
@@ -141,7 +149,7 @@ def _fits_capacity(job: Job, vehicle: Vehicle) -> bool:
     return vehicle.max_stops is None or vehicle.max_stops >= stops
 
 
-def _signature(vehicle: Vehicle) -> tuple[object, ...]:
+def signature(vehicle: Vehicle) -> tuple[object, ...]:
     """What decides a job's fate alone on a vehicle (vehicles alike but for their id share it)."""
     return (
         vehicle.profile,
@@ -164,7 +172,7 @@ def diagnose_job(problem: Problem, job: Job) -> Reason:
     tried: dict[tuple[object, ...], Alone] = {}
 
     def outcome(vehicle: Vehicle) -> Alone:
-        key = _signature(vehicle)
+        key = signature(vehicle)
         if key not in tried:
             tried[key] = alone(problem, vehicle, job)
         return tried[key]
