@@ -12,6 +12,7 @@ MODEL_MODULES = (
     "lastmile.tasks.models",
     "lastmile.templates.models",
     "lastmile.routing.matrix.models",
+    "lastmile.routing.models",
 )
 
 

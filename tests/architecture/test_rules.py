@@ -19,6 +19,7 @@ COMMIT_ALLOWED = {
     "cli/common.py",
     "workers/runner.py",
     "workers/imports.py",
+    "workers/plans.py",
     "workers/templates.py",
     "migrations/env.py",
 }

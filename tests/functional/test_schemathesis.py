@@ -61,6 +61,23 @@ def _fix_template(body: dict[str, Any]) -> None:
                 stop["window"] = {"start": "09:00", "end": "11:00"}
 
 
+def _fix_plan(case: Any) -> None:
+    """A route plan's locked drivers must be among its drivers, it names tasks or a filter (not
+    both) and, to keep the run short, it solves for a fraction of a second without waiting
+    (test_route_plans.py covers those rules, long budgets and `wait`)."""
+    body = case.body
+    body["locked_driver_ids"] = []
+    body.pop("engine", None)
+    if isinstance(body.get("filter"), dict):
+        body.pop("task_ids", None)
+        body["filter"].pop("team_id", None)
+        body["filter"].pop("zone_id", None)
+    if isinstance(body.get("time_budget_seconds"), (int, float)):
+        body["time_budget_seconds"] = min(body["time_budget_seconds"], 0.2)
+    if case.query:
+        case.query.pop("wait", None)
+
+
 def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
     """Undo generated values that are schema-valid but break a business rule JSON Schema cannot
     state; each rule has its own test elsewhere."""
@@ -88,6 +105,8 @@ def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
                     _fix_task(row)
     if case.operation.path.startswith("/v1/route-templates") and isinstance(case.body, dict):
         _fix_template(case.body)
+    if case.operation.path == "/v1/route-plans" and isinstance(case.body, dict):
+        _fix_plan(case)
     if (
         case.operation.path == "/v1/incidents"
         and isinstance(case.body, dict)

@@ -21,7 +21,9 @@ from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
 from lastmile.fleet.routes import router as fleet_router
 from lastmile.places.routes import router as places_router
+from lastmile.routing.dispatch_routes import router as dispatch_router
 from lastmile.routing.matrix.routes import router as routing_settings_router
+from lastmile.routing.plan_routes import router as route_plans_router
 from lastmile.tasks.action_routes import router as task_actions_router
 from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tenancy_router)
     app.include_router(places_router)
     app.include_router(routing_settings_router)
+    app.include_router(route_plans_router)
+    app.include_router(dispatch_router)
     app.include_router(fleet_router)
     app.include_router(files.router)
     app.include_router(incidents_router)

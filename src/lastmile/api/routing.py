@@ -104,6 +104,13 @@ def _replayed(replay: idempotency.Replay) -> Response:
     return Response(replay.body, status_code=replay.status_code, headers=headers, media_type=media)
 
 
+async def commit_now(request: Request) -> None:
+    """Commit what the request has done so far: for an endpoint that then awaits a job which
+    reads it from sessions of its own. The rest of the request commits as usual."""
+    uow: UnitOfWork = request.state.uow
+    await uow.commit()
+
+
 def make_router(**kwargs: Any) -> APIRouter:
     """An APIRouter using `LastmileRoute` and documenting the common problem responses."""
     responses = {**COMMON_ERRORS, **kwargs.pop("responses", {})}

@@ -16,6 +16,15 @@ class VehicleType(StrEnum):
     truck = "truck"
 
 
+class AutoAssign(StrEnum):
+    """What happens to a team's new task: nothing, the nearest free driver, or the cheapest
+    feasible place in the live routes."""
+
+    off = "off"
+    nearest_available = "nearest_available"
+    insert = "insert"
+
+
 # Skills every tenant has; tenants add their own with POST /v1/skills.
 BUILTIN_SKILLS: dict[str, str] = {
     "cold_chain": "Can carry refrigerated or frozen goods.",

@@ -27,6 +27,7 @@ class Team(TenantOwned, Timestamps, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     hub_id: Mapped[str | None] = mapped_column(ForeignKey("hubs.id"), nullable=True)
+    auto_assign: Mapped[str] = mapped_column(String(20), default="off", server_default="off")
 
 
 class TeamDispatcher(TenantOwned, Base):

@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
 from lastmile.core.schemas import InputModel, Name, OutputModel
-from lastmile.fleet.enums import VehicleType
+from lastmile.fleet.enums import AutoAssign, VehicleType
 from lastmile.fleet.fields import (
     Address,
     Amount,
@@ -41,6 +41,11 @@ class TeamCreate(InputModel):
     name: Name = Field(examples=["North"])
     description: Description = ""
     hub_id: Ref | None = Field(default=None, description="The team's home hub.")
+    auto_assign: AutoAssign = Field(
+        default=AutoAssign.off,
+        description="New tasks of the team: `off`, `nearest_available` (the closest on-duty "
+        "driver with no open task) or `insert` (the cheapest feasible place in the live routes).",
+    )
 
 
 class TeamUpdate(InputModel):
@@ -49,6 +54,7 @@ class TeamUpdate(InputModel):
     name: Name | None = None
     description: Description | None = None
     hub_id: Ref | None = Field(default=None, description="The team's home hub; null clears it.")
+    auto_assign: AutoAssign | None = None
 
 
 class DispatchersSet(InputModel):
@@ -64,6 +70,7 @@ class TeamRead(OutputModel):
     name: str
     description: str
     hub_id: str | None = None
+    auto_assign: AutoAssign = AutoAssign.off
     dispatcher_ids: list[str] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime

@@ -48,7 +48,13 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: TeamCrea
     )
     await _name_free(session, tenant, data.name)
     team = owned(
-        Team(id=new_id("team"), name=data.name, description=data.description, hub_id=data.hub_id),
+        Team(
+            id=new_id("team"),
+            name=data.name,
+            description=data.description,
+            hub_id=data.hub_id,
+            auto_assign=data.auto_assign.value,
+        ),
         tenant,
     )
     session.add(team)

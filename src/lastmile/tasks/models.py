@@ -39,6 +39,10 @@ class Task(TenantOwned, Timestamps, Base):
     zone_id: Mapped[str | None] = mapped_column(ForeignKey("zones.id"), nullable=True)
     driver_id: Mapped[str | None] = mapped_column(ForeignKey("drivers.id"), nullable=True)
     route_position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The plan's schedule for this stop once a route plan placed it (the planned ETA).
+    planned_arrival_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    planned_departure_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    route_plan_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
     depends_on: Mapped[str | None] = mapped_column(ForeignKey("tasks.id"), nullable=True)
 
     address: Mapped[str] = mapped_column(String(500), default="")

@@ -15,6 +15,7 @@ from lastmile.api.routing import CREATE_ERRORS, make_router
 from lastmile.core.errors import ValidationFailed
 from lastmile.core.pagination import Page
 from lastmile.core.tenancy import TenantContext
+from lastmile.routing import dispatch
 from lastmile.tasks import lifecycle, service
 from lastmile.tasks.enums import Kind, State
 from lastmile.tasks.models import Task
@@ -75,8 +76,11 @@ class AssignResponse(BaseModel):
     dependencies=[Depends(idempotent)],
 )
 async def create_task(data: TaskCreate, session: Session, ctx: Writer) -> TaskRead:
-    """Create a pickup or drop-off; it is tagged with the zone containing its destination."""
-    return to_read(await service.create(session=session, tenant=ctx, data=data))
+    """Create a pickup or drop-off; it is tagged with the zone containing its destination, and
+    placed in a driver's route at once when its team auto-assigns."""
+    task = await service.create(session=session, tenant=ctx, data=data)
+    await dispatch.auto_assign(session=session, tenant=ctx, task=task)
+    return to_read(task)
 
 
 @router.post(
@@ -206,7 +210,10 @@ async def assign_task(
         driver_id=data.driver_id,
         position=data.position,
     )
-    return AssignResponse(tasks=[to_read(t) for t in result.tasks], warnings=result.warnings)
+    warnings = result.warnings + await dispatch.route_warnings(
+        session=session, tenant=ctx, driver_id=data.driver_id
+    )
+    return AssignResponse(tasks=[to_read(t) for t in result.tasks], warnings=warnings)
 
 
 @router.post("/tasks/bulk-assign", response_model=AssignResponse, responses=CONFLICT)
@@ -219,7 +226,10 @@ async def bulk_assign(data: BulkAssignRequest, session: Session, ctx: Writer) ->
         driver_id=data.driver_id,
         position=data.position,
     )
-    return AssignResponse(tasks=[to_read(t) for t in result.tasks], warnings=result.warnings)
+    warnings = result.warnings + await dispatch.route_warnings(
+        session=session, tenant=ctx, driver_id=data.driver_id
+    )
+    return AssignResponse(tasks=[to_read(t) for t in result.tasks], warnings=warnings)
 
 
 @router.post("/tasks/{task_id}/unassign", response_model=TaskRead, responses=CONFLICT)

@@ -163,6 +163,11 @@ class TaskRead(OutputModel):
     zone_id: str | None
     driver_id: str | None
     route_position: int | None
+    planned_arrival_at: datetime | None = Field(
+        default=None, description="Planned arrival (ETA) from the route plan that placed it."
+    )
+    planned_departure_at: datetime | None = None
+    route_plan_id: str | None = Field(default=None, description="The route plan that placed it.")
     depends_on: str | None
     address: str
     lat: float

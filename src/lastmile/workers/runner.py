@@ -14,6 +14,7 @@ from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.storage import storage_for
 from lastmile.tenancy import service as tenancy_service
+from lastmile.workers import plans
 from lastmile.workers.imports import run_pending
 from lastmile.workers.templates import materialize_due
 
@@ -51,6 +52,9 @@ async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
     )
     if ran:
         log.info("imports_run", count=ran)
+    planned = await plans.run_pending(sessions=sessions, tenant_ids=await tenant_ids(sessions))
+    if planned:
+        log.info("route_plans_run", count=planned)
     made = await materialize_due(sessions=sessions, tenant_ids=await tenant_ids(sessions))
     if made:
         log.info("route_templates_materialized", count=made)

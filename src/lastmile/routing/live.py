@@ -1,0 +1,144 @@
+"""Drivers' live routes as a solver problem: for inserting one task, ranking candidates and
+answering delivery estimates without running a whole plan."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from lastmile.core import clock
+from lastmile.core.tenancy import TenantContext
+from lastmile.fleet import queries as fleet_queries
+from lastmile.routing import planning
+from lastmile.routing.matrix.service import matrix_for
+from lastmile.routing.problem import Built, Options, Source, build, layout
+from lastmile.routing.rows import DriverRow, TaskRow
+from lastmile.routing.solver import model as m
+from lastmile.routing.solver.insertion import Insertion, InsertionResult, best_insertions
+from lastmile.tasks import queries as task_queries
+from lastmile.tasks.enums import State
+
+
+@dataclass
+class Live:
+    built: Built
+    plan: m.Plan
+    epoch: datetime
+
+
+async def drivers_on_duty(
+    *, session: AsyncSession, tenant: TenantContext, team_id: str | None
+) -> list[DriverRow]:
+    return list(await fleet_queries.drivers_on_duty(session, tenant, team_id, 500))
+
+
+async def drivers_by_id(
+    *, session: AsyncSession, tenant: TenantContext, ids: list[str]
+) -> list[DriverRow]:
+    return list(await fleet_queries.drivers_by_ids(session, tenant, ids))
+
+
+async def live(
+    *,
+    session: AsyncSession,
+    tenant: TenantContext,
+    drivers: list[DriverRow],
+    extra: Sequence[TaskRow],
+    objective: m.Objective = m.Objective.DURATION,
+) -> Live:
+    """The drivers' current routes (open stops in route order) and the `extra` tasks unplaced."""
+    epoch = clock.now()
+    ids = [d.id for d in drivers]
+    active: dict[str, TaskRow] = {}
+    routed: list[TaskRow] = []
+    for t in await task_queries.routes_of(session, tenant, ids):
+        assert t.driver_id is not None
+        if t.state in (State.started, State.arrived):
+            active.setdefault(t.driver_id, t)
+        else:
+            routed.append(t)
+    vehicle_ids = [d.vehicle_id for d in drivers if d.vehicle_id]
+    vehicles = await fleet_queries.vehicles_by_ids(session, tenant, vehicle_ids)
+    hubs = await fleet_queries.hubs(session, tenant)
+    positions = await planning.positions(session, tenant, ids)
+    zones = {}
+    for d in drivers:  # shifts are in the time zone of the driver's start hub
+        hub = hubs.get(str((d.start_place or {}).get("hub_id")))
+        if hub is not None:
+            zones[d.id] = ZoneInfo(hub.timezone)
+    source = Source([*routed, *extra], drivers, vehicles, hubs, active, {}, positions, {}, zones)
+    where = layout(source)
+    matrices: dict[str, m.Matrix] = {}
+    for profile in sorted(set(where.profiles.values())):
+        found = await matrix_for(
+            session=session, tenant=tenant, points=where.points, profile=profile
+        )
+        matrices[profile] = m.Matrix(found.durations.tolist(), found.distances.tolist())
+    options = Options(epoch=epoch, zone=ZoneInfo("UTC"), objective=objective)
+    built = build(source, options, where, matrices)
+    routes: dict[str, list[m.Step]] = {d.id: [] for d in drivers}
+    step_of = {}
+    for job_id, (pickup_id, dropoff_id) in built.job_tasks.items():
+        if pickup_id is not None:
+            step_of[pickup_id] = m.Step(m.StepKind.PICKUP, job_id)
+        if dropoff_id is not None:
+            step_of[dropoff_id] = m.Step(m.StepKind.DELIVERY, job_id)
+    for stop in routed:
+        if stop.id in step_of and stop.driver_id in routes:
+            routes[stop.driver_id].append(step_of[stop.id])
+    return Live(built, m.Plan(routes), epoch)
+
+
+def job_for(live_routes: Live, task_id: str) -> m.Job:
+    """The solver job holding this task (a pair's job for either of its tasks)."""
+    for job_id, pair in live_routes.built.job_tasks.items():
+        if task_id in pair:
+            return live_routes.built.problem.job_by_id[job_id]
+    raise KeyError(task_id)
+
+
+def insert(live_routes: Live, task_id: str, k: int = 1) -> InsertionResult:
+    """The best `k` places for the task in the live routes."""
+    job = job_for(live_routes, task_id)
+    problem = live_routes.built.problem
+    # Without the job in any route and without restricting it to its current driver.
+    free = m.Job(job.id, job.pickup, job.delivery, job.amount, job.skills, job.priority, None)
+    jobs = [j for j in problem.jobs if j.id != job.id]
+    others = m.Problem(
+        jobs, problem.vehicles, problem.matrices, problem.objective, problem.dimensions
+    )
+    routes = {
+        v: [s for s in steps if s.ref != job.id] for v, steps in live_routes.plan.routes.items()
+    }
+    return best_insertions(others, m.Plan(routes), free, k)
+
+
+def best_per_driver(live_routes: Live, task_id: str, limit: int) -> InsertionResult:
+    """Each driver's best place for the task, the `limit` best drivers first."""
+    job = job_for(live_routes, task_id)
+    problem = live_routes.built.problem
+    free = m.Job(job.id, job.pickup, job.delivery, job.amount, job.skills, job.priority, None)
+    jobs = [j for j in problem.jobs if j.id != job.id]
+    routes = {
+        v: [s for s in steps if s.ref != job.id] for v, steps in live_routes.plan.routes.items()
+    }
+    found: list[Insertion] = []
+    for vehicle in problem.vehicles:
+        alone = m.Problem(jobs, [vehicle], problem.matrices, problem.objective, problem.dimensions)
+        result = best_insertions(alone, m.Plan({vehicle.id: routes.get(vehicle.id, [])}), free, 1)
+        found += result.candidates
+    found.sort(key=lambda c: c.cost)
+    if found:
+        return InsertionResult(job.id, tuple(found[:limit]))
+    whole = m.Problem(
+        jobs, problem.vehicles, problem.matrices, problem.objective, problem.dimensions
+    )
+    return InsertionResult(job.id, (), best_insertions(whole, m.Plan(routes), free, 1).reason)
+
+
+def at(live_routes: Live, seconds: int) -> datetime:
+    return live_routes.epoch + timedelta(seconds=seconds)

@@ -1,0 +1,154 @@
+"""Reads of tasks for other domains (route planning): open tasks, routes, positions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import or_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from lastmile.core.tenancy import TenantContext, scoped
+from lastmile.tasks.enums import Kind, State
+from lastmile.tasks.models import Task, TaskEvent
+
+OPEN = (State.unassigned.value, State.assigned.value)
+UNDER_WAY = (State.started.value, State.arrived.value)
+
+
+async def by_ids(
+    session: AsyncSession, tenant: TenantContext, ids: Sequence[str]
+) -> dict[str, Task]:
+    """The tasks with these ids, whatever their state."""
+    found: dict[str, Task] = {}
+    for start in range(0, len(ids), 1000):
+        part = list(ids[start : start + 1000])
+        for t in (await session.execute(scoped(Task, tenant).where(Task.id.in_(part)))).scalars():
+            found[t.id] = t
+    return found
+
+
+async def open_partners(
+    session: AsyncSession, tenant: TenantContext, tasks: Sequence[Task]
+) -> list[Task]:
+    """The open pickups and drop-offs linked to these tasks."""
+    wanted = {t.depends_on for t in tasks if t.depends_on} | {
+        t.id for t in tasks if t.kind == Kind.pickup
+    }
+    if not wanted:
+        return []
+    stmt = scoped(Task, tenant).where(
+        or_(Task.id.in_(sorted(wanted)), Task.depends_on.in_(sorted(wanted))),
+        Task.state.in_(OPEN),
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def ids_matching(
+    session: AsyncSession,
+    tenant: TenantContext,
+    *,
+    states: Sequence[str],
+    team_id: str | None,
+    zone_id: str | None,
+    window_from: datetime | None,
+    window_to: datetime | None,
+    limit: int,
+) -> list[str]:
+    """Ids of tasks in these states, of the team and zone, whose window touches the period."""
+    stmt = scoped(Task, tenant).with_only_columns(Task.id).where(Task.state.in_(list(states)))
+    if team_id is not None:
+        stmt = stmt.where(Task.team_id == team_id)
+    if zone_id is not None:
+        stmt = stmt.where(Task.zone_id == zone_id)
+    if window_from is not None:
+        stmt = stmt.where(or_(Task.complete_before.is_(None), Task.complete_before >= window_from))
+    if window_to is not None:
+        stmt = stmt.where(or_(Task.complete_after.is_(None), Task.complete_after < window_to))
+    return list((await session.execute(stmt.limit(limit))).scalars())
+
+
+async def routes_of(
+    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str]
+) -> list[Task]:
+    """The drivers' open and under-way tasks, in route order."""
+    stmt = (
+        scoped(Task, tenant)
+        .where(Task.driver_id.in_(list(driver_ids)), Task.state.in_((*OPEN, *UNDER_WAY)))
+        .order_by(Task.route_position, Task.id)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def on_board(
+    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str]
+) -> list[Task]:
+    """Assigned drop-offs of these drivers whose pickup is done: the goods are on board."""
+    pickup = aliased(Task)
+    picked_up = (
+        scoped(pickup, tenant)
+        .with_only_columns(pickup.id)
+        .where(pickup.state == State.completed.value)
+    )
+    stmt = scoped(Task, tenant).where(
+        Task.state == State.assigned.value,
+        Task.driver_id.in_(list(driver_ids)),
+        Task.depends_on.in_(picked_up),
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def positions(
+    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str], since: datetime
+) -> dict[str, tuple[datetime, tuple[float, float]]]:
+    """Each driver's latest position reported with a task action since `since`."""
+    stmt = (
+        scoped(TaskEvent, tenant)
+        .with_only_columns(TaskEvent.driver_id, TaskEvent.lat, TaskEvent.lng, TaskEvent.at)
+        .where(
+            TaskEvent.driver_id.in_(list(driver_ids)),
+            TaskEvent.lat.is_not(None),
+            TaskEvent.at >= since,
+        )
+    )
+    seen: dict[str, tuple[datetime, tuple[float, float]]] = {}
+    for driver_id, lat, lng, at in (await session.execute(stmt)).all():
+        newer = driver_id not in seen or seen[driver_id][0] < at
+        if driver_id and lat is not None and lng is not None and newer:
+            seen[driver_id] = (at, (lat, lng))
+    return seen
+
+
+async def set_planned(
+    session: AsyncSession,
+    tenant: TenantContext,
+    task_id: str,
+    *,
+    position: int,
+    arrival: datetime,
+    departure: datetime,
+    plan_id: str,
+) -> None:
+    """Record a route plan's schedule for an assigned task."""
+    task = (await session.execute(scoped(Task, tenant).where(Task.id == task_id))).scalar_one()
+    task.route_position = position
+    task.planned_arrival_at = arrival
+    task.planned_departure_at = departure
+    task.route_plan_id = plan_id
+
+
+async def set_position(
+    session: AsyncSession,
+    tenant: TenantContext,
+    task_id: str,
+    *,
+    position: int,
+    arrival: datetime,
+    departure: datetime,
+) -> None:
+    """Move an assigned task to `position` in its route with its planned times."""
+    task = (await session.execute(scoped(Task, tenant).where(Task.id == task_id))).scalar_one()
+    task.route_position = position
+    task.planned_arrival_at = arrival
+    task.planned_departure_at = departure
