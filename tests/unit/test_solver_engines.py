@@ -343,7 +343,7 @@ def test_decomposition_keeps_every_job_and_the_plan_feasible() -> None:
     jobs = [drop(f"j{i}", 1 + (13 * i) % 59, (0, 3000 + 20 * i)) for i in range(80)]
     fleet = [van(f"v{i}", capacity=10) for i in range(12)]
     prob = problem(jobs, fleet, points=60)
-    engine = PyvrpEngine(params=SearchParams(decompose_at=40, group_size=25, round_seconds=0.4))
+    engine = PyvrpEngine(params=SearchParams(decompose_at=40, group_size=25, round_max=0.4))
     plan = engine.solve(prob, 2.0, seed=1)
     assert check(prob, plan) == []
     assert not plan.unassigned

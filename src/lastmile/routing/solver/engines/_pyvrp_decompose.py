@@ -36,11 +36,16 @@ log = logging.getLogger(__name__)
 class SearchParams:
     """When and how a problem is decomposed (measured: docs/adr/0002-route-solver.md)."""
 
-    decompose_at: int = 600  # stops from which a problem is decomposed
-    group_size: int = 200  # stops per sub-problem
+    decompose_at: int = 150  # stops from which a problem is decomposed
+    group_size: int = 200  # stops per sub-problem (at least one sub-problem per core)
     first_share: float = 0.2  # of the time, for the first solution
-    round_seconds: float = 1.5  # wall time of one decomposition round
+    round_share: float = 0.1  # of the budget, one decomposition round ...
+    round_min: float = 0.4  # ... but at least this many seconds
+    round_max: float = 1.5  # ... and at most this many
     cluster_start: bool = True  # first solution from clusters (else a global search)
+
+    def round_seconds(self, budget: float) -> float:
+        return min(self.round_max, max(self.round_min, self.round_share * budget))
 
 
 def _centres(data: pyvrp.ProblemData, routes: Sequence[RouteKey]) -> list[int]:
@@ -63,7 +68,11 @@ def _location(data: pyvrp.ProblemData, kind: int, idx: int) -> int:
 
 
 def partition(
-    data: pyvrp.ProblemData, routes: Sequence[RouteKey], size: int, rng: random.Random
+    data: pyvrp.ProblemData,
+    routes: Sequence[RouteKey],
+    size: int,
+    rng: random.Random,
+    least: int = 1,
 ) -> list[list[int]]:
     """Routes (indices) in compact groups of about `size` stops: a random seed route, then the
     routes whose centres are nearest to it, until the group is full."""
@@ -74,7 +83,7 @@ def partition(
     prox = prox + prox.T
     stops = [len(acts) for _t, acts in routes]
     total = sum(stops)
-    count = max(1, round(total / size))
+    count = min(len(routes), max(least, round(total / size)))
     target = total / count
     left = set(range(len(routes)))
     groups: list[list[int]] = []
@@ -225,6 +234,7 @@ def decompose(
     params: SearchParams,
     workers: int,
     tuning: Tuning,
+    round_seconds: float,
 ) -> Found:
     """Improve a complete, feasible solution by rounds of sub-problems solved side by side."""
     rng = random.Random(seed)  # noqa: S311 - a search heuristic, not security
@@ -232,13 +242,13 @@ def decompose(
     rounds = 0
     while True:
         left = until - time.monotonic()
-        if left < 0.3:
+        if left < 0.05:
             break
-        round_end = time.monotonic() + min(left, params.round_seconds)
-        if until - round_end < 0.3:
+        round_end = time.monotonic() + min(left, round_seconds)
+        if until - round_end < round_seconds / 2:
             round_end = until
         routes = best.routes
-        groups = partition(data, routes, params.group_size, rng)
+        groups = partition(data, routes, params.group_size, rng, least=workers)
         shares = _idle_shares(data, routes, len(groups))
         lanes = _lanes([sum(len(routes[r][1]) for r in g) for g in groups], workers)
         calls = [
@@ -296,7 +306,7 @@ class _LaneCall:
 
 
 def clusters(
-    data: pyvrp.ProblemData, size: int, rng: random.Random
+    data: pyvrp.ProblemData, size: int, rng: random.Random, least: int = 2
 ) -> list[tuple[list[int], list[int]]]:
     """Clients and shipments in compact clusters of about `size` stops (k-medoids on the first
     profile's distances, seeded k-means++ style), as (clients, shipments) per cluster."""
@@ -306,7 +316,7 @@ def clusters(
     locs = np.asarray([loc for _k, _i, loc in units], dtype=np.int64)
     dist = data.distance_matrix(0)[np.ix_(locs, locs)].astype(np.float64)
     dist = dist + dist.T
-    count = max(2, round(float(weight.sum()) / size))
+    count = min(len(units), max(least, round(float(weight.sum()) / size)))
     first = rng.randrange(len(units))
     medoids = [first]
     near = dist[first].copy()
@@ -393,7 +403,7 @@ def cluster_start(
 ) -> Found | None:
     """A first complete solution from clusters solved side by side, or None if a cluster fails."""
     rng = random.Random(seed)  # noqa: S311 - a search heuristic, not security
-    parts = clusters(data, params.group_size, rng)
+    parts = clusters(data, params.group_size, rng, least=max(2, workers))
     sizes = [len(c) + 2 * len(s) for c, s in parts]
     shares = _fleet_shares(data, sizes)
     lanes = _lanes(sizes, workers)
