@@ -23,9 +23,11 @@ from tests.support.solverkit import b, collect, d, drop, p, pair, problem, rest,
 pytestmark = pytest.mark.unit
 
 
-def best_insertions(prob: Problem, plan: Plan, job: Job, k: int = 1) -> InsertionResult:
+def best_insertions(
+    prob: Problem, plan: Plan, job: Job, k: int = 1, per_vehicle: bool = False
+) -> InsertionResult:
     """The module's answer, asserting its O(1) tests never disagreed with the checker."""
-    result = insertion.best_insertions(prob, plan, job, k)
+    result = insertion.best_insertions(prob, plan, job, k, per_vehicle=per_vehicle)
     assert result.rejected == 0
     return result
 
@@ -73,6 +75,22 @@ def test_top_k_ranks_drivers_and_positions() -> None:
         assert c.added_duration == after.duration - before.duration
     assert result.candidates[0].added_distance == 0  # on the way to 9
     assert result.candidates[0].added_duration == 60  # its service only
+
+
+def test_best_drivers_one_candidate_each() -> None:
+    """per_vehicle: each driver's cheapest place, the best drivers first, one line per driver."""
+    prob = problem(
+        [drop("a", 4), drop("z", 9), drop("y", 2), drop("new", 5, service=60)],
+        [van("near"), van("far"), van("other")],
+    )
+    plan = Plan({"near": [d("a")], "far": [d("z")], "other": [d("y")]})
+    result = best_insertions(prob, plan, prob.job_by_id["new"], k=2, per_vehicle=True)
+    assert [(c.vehicle_id, c.added_distance) for c in result.candidates] == [
+        ("far", 0),
+        ("near", 20),
+    ]
+    everyone = best_insertions(prob, plan, prob.job_by_id["new"], k=5, per_vehicle=True)
+    assert [c.vehicle_id for c in everyone.candidates] == ["far", "near", "other"]
 
 
 def test_downstream_lateness_rules_out_a_position() -> None:

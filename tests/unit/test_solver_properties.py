@@ -139,6 +139,10 @@ def test_pruned_search_returns_the_true_top_k(
             continue
         top = best_insertions(problem, rest, job, k=3).candidates
         assert top == everything[:3]
+        per_vehicle = best_insertions(problem, rest, job, k=2, per_vehicle=True)
+        firsts = list({c.vehicle_id: c for c in reversed(everything)}.values())[::-1]
+        assert list(per_vehicle.candidates) == sorted(firsts, key=lambda c: everything.index(c))[:2]
+        assert per_vehicle.rejected == 0
 
 
 @settings(PROPERTY, max_examples=400)

@@ -326,15 +326,19 @@ class _Cand:
 
 
 class _Search:
-    """One job's insertion search over a set of routes, keeping the best `pool` candidates."""
+    """One job's insertion search over a set of routes, keeping the best `pool` candidates
+    (with `per_vehicle`, the best candidate of each of the best `pool` vehicles)."""
 
-    def __init__(self, problem: Problem, job: Job, pool: int):
+    def __init__(self, problem: Problem, job: Job, pool: int, per_vehicle: bool = False):
         self.problem = problem
         self.job = job
         self.objective = problem.objective
         self.pool = pool
         self.heap: list[tuple[int, int, int, int, int, int, _Cand]] = []  # max-heap: (key, order)
         self.count = 0
+        self.per_vehicle = per_vehicle
+        self.by_vehicle: dict[int, _Cand] = {}
+        self._worst: tuple[Key, tuple[int, int, int]] | None = None
         first = job.pickup if job.pickup is not None else job.delivery
         assert first is not None, f"job {job.id} has no visit"
         second = job.delivery if job.is_pair else None
@@ -346,12 +350,22 @@ class _Search:
     # The pool of best candidates.
 
     def worst(self) -> tuple[Key, tuple[int, int, int]] | None:
+        """The (key, order) a candidate must beat to enter the full pool (None: not full)."""
+        if self.per_vehicle:
+            if len(self.by_vehicle) < self.pool:
+                return None
+            if self._worst is None:
+                self._worst = max((c.key, c.order) for c in self.by_vehicle.values())
+            return self._worst
         if len(self.heap) < self.pool:
             return None
         top = self.heap[0]
         return (-top[0], -top[1]), (-top[2], -top[3], -top[4])
 
     def offer(self, cand: _Cand) -> None:
+        if self.per_vehicle:
+            self._offer_per_vehicle(cand)
+            return
         self.count += 1
         key, order = cand.key, cand.order
         entry = (-key[0], -key[1], -order[0], -order[1], -order[2], self.count, cand)
@@ -360,12 +374,29 @@ class _Search:
         elif entry[:5] > self.heap[0][:5]:
             heapq.heapreplace(self.heap, entry)
 
+    def _offer_per_vehicle(self, cand: _Cand) -> None:
+        vehicle, rank = cand.order[0], (cand.key, cand.order)
+        held = self.by_vehicle.get(vehicle)
+        if held is not None:
+            if rank < (held.key, held.order):
+                self.by_vehicle[vehicle] = cand
+                self._worst = None
+            return
+        worst = self.worst()
+        if worst is not None:
+            if rank >= worst:
+                return
+            del self.by_vehicle[worst[1][0]]
+        self.by_vehicle[vehicle] = cand
+        self._worst = None
+
     def beaten(self, key: Key, order: tuple[int, int, int]) -> bool:
         worst = self.worst()
         return worst is not None and (key, order) >= worst
 
     def results(self) -> list[_Cand]:
-        return sorted((e[6] for e in self.heap), key=lambda c: (c.key, c.order))
+        found = self.by_vehicle.values() if self.per_vehicle else (e[6] for e in self.heap)
+        return sorted(found, key=lambda c: (c.key, c.order))
 
     # Which vehicles may take the job at all.
 
@@ -718,9 +749,10 @@ class _Planner:
         pool: int,
         excluded: set[tuple[int, int, int]],
         skipped: set[str],
+        per_vehicle: bool = False,
     ) -> list[_Cand]:
         """The best `pool` insertions by the O(1) tests, not yet confirmed by the checker."""
-        search = _Search(self.problem, job, pool)
+        search = _Search(self.problem, job, pool, per_vehicle)
         routes = []
         for vehicle in vehicles:
             if vehicle.id in skipped or not search.eligible(vehicle):
@@ -739,14 +771,17 @@ class _Planner:
             search.singles(routes, excluded)
         return search.results()
 
-    def search(self, job: Job, vehicles: Sequence[Vehicle], k: int) -> list[Insertion]:
-        """The best `k` insertions of the job on these vehicles, each confirmed by the checker."""
+    def search(
+        self, job: Job, vehicles: Sequence[Vehicle], k: int, per_vehicle: bool = False
+    ) -> list[Insertion]:
+        """The best `k` insertions of the job on these vehicles, each confirmed by the checker
+        (with `per_vehicle`, each vehicle's best, for the best `k` vehicles)."""
         duration = self.problem.objective is Objective.DURATION
         pool = 2 * k + 4 if duration else k + 2
         excluded: set[tuple[int, int, int]] = set()
         skipped: set[str] = set()
         while True:
-            found = self.candidates(job, vehicles, pool, excluded, skipped)
+            found = self.candidates(job, vehicles, pool, excluded, skipped, per_vehicle)
             confirmed, rejected = self.confirm(job, found, len(found) if duration else k)
             if not rejected or len(confirmed) >= k:
                 break
@@ -825,8 +860,13 @@ def _with_job(problem: Problem, job: Job) -> Problem:
     return problem
 
 
-def best_insertions(problem: Problem, plan: Plan, job: Job, k: int = 1) -> InsertionResult:
+def best_insertions(
+    problem: Problem, plan: Plan, job: Job, k: int = 1, *, per_vehicle: bool = False
+) -> InsertionResult:
     """The `k` cheapest feasible insertions of `job` into the plan's routes, best first.
+
+    With `per_vehicle` ("best drivers for this task"), only each vehicle's cheapest position
+    counts: the answer is the best `k` vehicles, one candidate each.
 
     The job may be new (not in `problem.jobs`) or one of its jobs, but not already on a route.
     Vehicles without a route in the plan start a fresh one. With no feasible insertion the
@@ -839,7 +879,7 @@ def best_insertions(problem: Problem, plan: Plan, job: Job, k: int = 1) -> Inser
             raise ValueError(f"job {job.id} is already on the route of {vehicle_id}")
     problem = _with_job(problem, job)
     planner = _Planner(problem, _known_routes(problem, plan))
-    found = planner.search(job, problem.vehicles, k)
+    found = planner.search(job, problem.vehicles, k, per_vehicle)
     if found:
         return InsertionResult(job.id, tuple(found), None, planner.rejected)
     return InsertionResult(job.id, (), diagnose_job(problem, job), planner.rejected)
