@@ -422,3 +422,41 @@ def test_nearest_available_and_off_modes(tenant: TenantHandle) -> None:
     ok(tenant.post(f"/v1/tasks/{near_home}/unassign"), 200)
     later = task(tenant, s, 4)
     assert ok(tenant.get(f"/v1/tasks/{later}"), 200)["state"] == "unassigned"
+
+
+def test_a_batch_is_placed_in_the_live_routes_right_after_it_is_stored(
+    tenant: TenantHandle,
+) -> None:
+    s = scene(tenant, drivers=2, now=True, mode="insert")
+    rows = []
+    for i in range(8):
+        rows.append(
+            {
+                "kind": "dropoff",
+                "lat": HUB[0] + 0.01 * (i % 4),
+                "lng": HUB[1] + 0.01 * (i // 4),
+                "team_id": s.team_id,
+                "quantities": {"parcels": 1},
+                "complete_after": iso(s.epoch),
+                "complete_before": iso(s.epoch + timedelta(hours=6)),
+            }
+        )
+    rows.append({**rows[0], "quantities": {"parcels": 99}})  # fits no van
+    made = ok(tenant.post("/v1/tasks/batch", json={"tasks": rows}), 200)
+    ids = [r["task"]["id"] for r in made["results"]]
+    deadline = time.monotonic() + 20
+    while True:
+        got = [ok(tenant.get(f"/v1/tasks/{i}"), 200) for i in ids]
+        if all(t["state"] == "assigned" for t in got[:-1]) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert all(t["state"] == "assigned" and t["driver_id"] in s.drivers for t in got[:-1]), got
+    assert got[-1]["state"] == "unassigned"
+    for driver in s.drivers:
+        mine = sorted(
+            (t for t in got if t["driver_id"] == driver), key=lambda t: t["route_position"]
+        )
+        assert [t["route_position"] for t in mine] == list(range(len(mine)))
+        assert [t["planned_arrival_at"] for t in mine] == sorted(
+            t["planned_arrival_at"] for t in mine
+        )

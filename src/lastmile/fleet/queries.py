@@ -70,3 +70,15 @@ async def auto_assign_mode(session: AsyncSession, tenant: TenantContext, team_id
     """The team's auto-assign mode (`off` when there is no such team)."""
     stmt = scoped(Team, tenant).with_only_columns(Team.auto_assign).where(Team.id == team_id)
     return (await session.execute(stmt)).scalar_one_or_none() or "off"
+
+
+async def auto_assign_modes(
+    session: AsyncSession, tenant: TenantContext, team_ids: Sequence[str]
+) -> dict[str, str]:
+    """Each team's auto-assign mode."""
+    stmt = (
+        scoped(Team, tenant)
+        .with_only_columns(Team.id, Team.auto_assign)
+        .where(Team.id.in_(list(team_ids)))
+    )
+    return {row[0]: row[1] for row in (await session.execute(stmt)).all()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,7 +23,7 @@ from lastmile.routing.problem import place_point
 from lastmile.routing.rows import DriverRow, TaskRow
 from lastmile.routing.solver import model as m
 from lastmile.routing.solver.checker import check_route
-from lastmile.routing.solver.insertion import Insertion
+from lastmile.routing.solver.insertion import Insertion, insert_all
 from lastmile.tasks import lifecycle
 from lastmile.tasks import queries as task_queries
 from lastmile.tasks import service as task_service
@@ -43,6 +44,7 @@ class Draft:
     quantities: dict[str, float] = field(default_factory=dict)
     required_skills: list[str] = field(default_factory=list)
     depends_on: str | None = None
+    team_id: str | None = None
     state: str = State.unassigned.value
     driver_id: str | None = None
     priority: int = 0
@@ -163,7 +165,7 @@ async def auto_assign(*, session: AsyncSession, tenant: TenantContext, task: Tas
     unassigned (mode off, nobody free or no feasible place). A pickup's drop-off moves with it."""
     if task.state != State.unassigned or task.driver_id is not None:
         return None
-    team_id = getattr(task, "team_id", None)
+    team_id = task.team_id
     if not team_id:
         return None
     mode = await fleet_queries.auto_assign_mode(session, tenant, team_id)
@@ -250,7 +252,18 @@ async def _place(
         jobs, problem.vehicles, problem.matrices, problem.objective, problem.dimensions
     )
     schedule = check_route(whole, best.vehicle_id, best.steps)
-    offset = 1 if best.vehicle_id in live.built.fixed else 0
+    await _write_order(session, tenant, live, best.vehicle_id, schedule)
+
+
+async def _write_order(
+    session: AsyncSession,
+    tenant: TenantContext,
+    live: live_routes.Live,
+    driver_id: str,
+    schedule: m.Schedule,
+) -> None:
+    """Store the route's order and planned times as `schedule` has them."""
+    offset = 1 if driver_id in live.built.fixed else 0
     for i, timed in enumerate(schedule.steps[1:-1]):
         if timed.kind == m.StepKind.BREAK or timed.ref is None:
             continue
@@ -266,3 +279,68 @@ async def _place(
             arrival=live_routes.at(live, timed.arrival),
             departure=live_routes.at(live, timed.departure),
         )
+
+
+async def auto_assign_many(
+    *, session: AsyncSession, tenant: TenantContext, task_ids: Sequence[str]
+) -> int:
+    """Place many new tasks by their teams' modes (a batch): in `insert` mode all of a team's
+    tasks go into its live routes in one greedy pass. Returns how many were placed."""
+    found = await task_queries.by_ids(session, tenant, task_ids)
+    by_team: dict[str, list[TaskRow]] = {}
+    for t in found.values():
+        if t.state == State.unassigned and t.driver_id is None and t.team_id:
+            by_team.setdefault(t.team_id, []).append(t)
+    placed = 0
+    for team_id, tasks in by_team.items():
+        mode = await fleet_queries.auto_assign_mode(session, tenant, team_id)
+        if mode == AutoAssign.nearest_available:
+            for one in tasks:
+                placed += bool(await auto_assign(session=session, tenant=tenant, task=one))
+        elif mode == AutoAssign.insert:
+            placed += await _insert_many(session, tenant, team_id, tasks)
+    return placed
+
+
+async def _insert_many(
+    session: AsyncSession, tenant: TenantContext, team_id: str, tasks: list[TaskRow]
+) -> int:
+    drivers = await live_routes.drivers_on_duty(session=session, tenant=tenant, team_id=team_id)
+    if not drivers:
+        AUTO_ASSIGN.labels(mode="insert", outcome="unassigned").inc(len(tasks))
+        return 0
+    live = await live_routes.live(session=session, tenant=tenant, drivers=drivers, extra=tasks)
+    new_jobs = {
+        job_id
+        for job_id, pair in live.built.job_tasks.items()
+        if any(tid in {t.id for t in tasks} for tid in pair if tid is not None)
+    }
+    routes = insert_all(live.built.problem, live.plan, sorted(new_jobs)).routes
+    placed = 0
+    for driver_id, steps in routes.items():
+        added = [s for s in steps if s.ref in new_jobs]
+        if not added:
+            continue
+        task_ids = [tid for s in added for tid in live.built.job_tasks[s.ref] if tid is not None]
+        await lifecycle.assign(
+            session=session,
+            tenant=tenant,
+            task_ids=list(dict.fromkeys(task_ids)),
+            driver_id=driver_id,
+        )
+        schedule = check_route(live.built.problem, driver_id, steps)
+        await _write_order(session, tenant, live, driver_id, schedule)
+        placed += len({s.ref for s in added})
+    AUTO_ASSIGN.labels(mode="insert", outcome="assigned").inc(placed)
+    AUTO_ASSIGN.labels(mode="insert", outcome="unassigned").inc(len(new_jobs) - placed)
+    return placed
+
+
+async def any_auto_assign(
+    *, session: AsyncSession, tenant: TenantContext, team_ids: set[str]
+) -> bool:
+    """Whether any of these teams auto-assigns its new tasks."""
+    if not team_ids:
+        return False
+    modes = await fleet_queries.auto_assign_modes(session, tenant, sorted(team_ids))
+    return any(mode != AutoAssign.off for mode in modes.values())

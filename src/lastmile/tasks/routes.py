@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import Depends, Query
+from fastapi import BackgroundTasks, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +35,7 @@ from lastmile.tasks.schemas import (
     TransitionRequest,
 )
 from lastmile.tenancy.enums import Role
+from lastmile.workers import plans
 
 Session = Annotated[AsyncSession, Depends(get_session)]
 Writer = Annotated[
@@ -89,8 +90,15 @@ async def create_task(data: TaskCreate, session: Session, ctx: Writer) -> TaskRe
     responses=CREATE_ERRORS,
     dependencies=[Depends(idempotent)],
 )
-async def create_tasks(data: BatchCreate, session: Session, ctx: Writer) -> Any:
-    """Create up to 1,000 tasks with a result per row; `all_or_nothing` stores none if any fails."""
+async def create_tasks(
+    data: BatchCreate,
+    request: Request,
+    session: Session,
+    ctx: Writer,
+    background: BackgroundTasks,
+) -> Any:
+    """Create up to 1,000 tasks with a result per row; `all_or_nothing` stores none if any fails.
+    Tasks of auto-assigning teams are placed right after the answer (within about a second)."""
     outcomes = await service.create_many(session=session, tenant=ctx, rows=data.tasks)
     failed = [o for o in outcomes if o.error is not None]
     if failed and data.all_or_nothing:
@@ -116,6 +124,16 @@ async def create_tasks(data: BatchCreate, session: Session, ctx: Writer) -> Any:
         )
         for o in outcomes
     ]
+    created = [o.task for o in outcomes if o.task is not None]
+    if await dispatch.any_auto_assign(
+        session=session, tenant=ctx, team_ids={t.team_id for t in created if t.team_id}
+    ):
+        background.add_task(
+            plans.auto_assign_created,
+            sessions=request.app.state.sessions,
+            tenant_id=ctx.tenant_id,
+            task_ids=[t.id for t in created if t.team_id],
+        )
     return BatchResult(created=len(outcomes) - len(failed), failed=len(failed), results=rows)
 
 

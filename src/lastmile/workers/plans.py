@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
-from lastmile.routing import executor, planning
+from lastmile.routing import dispatch, executor, planning
 from lastmile.routing.problem import engine_problem
 from lastmile.routing.results import result_doc
 
@@ -100,3 +100,21 @@ async def run_pending(*, sessions: async_sessionmaker[AsyncSession], tenant_ids:
             await run_plan(sessions=sessions, tenant_id=tid, plan_id=plan_id)
             count += 1
     return count
+
+
+async def auto_assign_created(
+    *, sessions: async_sessionmaker[AsyncSession], tenant_id: str, task_ids: list[str]
+) -> None:
+    """Job `routing.auto_assign_batch`: place a batch's new tasks by their teams' modes, right
+    after the batch was stored (a failure leaves them unassigned and is logged)."""
+    system = TenantContext.system(tenant_id)
+    try:
+        async with UnitOfWork(sessions) as uow:
+            await bind_session(uow.session, tenant_id)
+            placed = await dispatch.auto_assign_many(
+                session=uow.session, tenant=system, task_ids=task_ids
+            )
+            await uow.commit()
+        log.info("auto_assign_batch", tenant_id=tenant_id, tasks=len(task_ids), placed=placed)
+    except Exception as exc:
+        log.error("auto_assign_batch_failed", tenant_id=tenant_id, exc_info=exc)
