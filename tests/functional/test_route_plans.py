@@ -460,3 +460,16 @@ def test_a_batch_is_placed_in_the_live_routes_right_after_it_is_stored(
         assert [t["planned_arrival_at"] for t in mine] == sorted(
             t["planned_arrival_at"] for t in mine
         )
+
+
+def test_lower_priorities_are_left_out_when_not_all_fit(tenant: TenantHandle) -> None:
+    s = scene(tenant, drivers=1, capacity=3)
+    low = [task(tenant, s, i) for i in range(4)]
+    high = [task(tenant, s, 10 + i, priority=90) for i in range(2)]
+    p = plan(tenant, s)
+    served = {x["task_id"] for x in _stops(p)}
+    assert set(high) <= served
+    assert len(served) == 3
+    reasons = {u["task_id"]: u["reason"] for u in p["unassigned"]}
+    assert set(reasons) == set(low) - served
+    assert set(reasons.values()) == {"no_room"}
