@@ -61,9 +61,10 @@ def _fix_template(body: dict[str, Any]) -> None:
                 stop["window"] = {"start": "09:00", "end": "11:00"}
 
 
-def _fix_plan(case: Any) -> None:
+def _fix_plan(case: Any, refs: dict[str, Any]) -> None:
     """A route plan's locked drivers must be among its drivers, it names tasks or a filter (not
-    both) and, to keep the run short, it solves for a fraction of a second without waiting
+    both), it has drivers (the test tenant has none on duty), its breaks end after they start,
+    and, to keep the run short, it solves for a fraction of a second without waiting
     (test_route_plans.py covers those rules, long budgets and `wait`)."""
     body = case.body
     body["locked_driver_ids"] = []
@@ -72,6 +73,14 @@ def _fix_plan(case: Any) -> None:
         body.pop("task_ids", None)
         body["filter"].pop("team_id", None)
         body["filter"].pop("zone_id", None)
+    else:
+        body.pop("filter", None)
+        if body.get("task_ids") is None:
+            body["task_ids"] = refs.get("task_ids", [])
+    if not body.get("driver_ids"):
+        body["driver_ids"] = refs.get("driver_ids", [])
+    if isinstance(body.get("breaks"), list):
+        body["breaks"] = [{"start": "12:00", "end": "14:00", "minutes": 30}][: len(body["breaks"])]
     if isinstance(body.get("time_budget_seconds"), (int, float)):
         body["time_budget_seconds"] = min(body["time_budget_seconds"], 0.2)
     if case.query:
@@ -106,7 +115,7 @@ def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
     if case.operation.path.startswith("/v1/route-templates") and isinstance(case.body, dict):
         _fix_template(case.body)
     if case.operation.path == "/v1/route-plans" and isinstance(case.body, dict):
-        _fix_plan(case)
+        _fix_plan(case, refs or {})
     if (
         case.operation.path == "/v1/incidents"
         and isinstance(case.body, dict)

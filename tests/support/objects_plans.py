@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.support.factories import TenantHandle
-from tests.support.objects_fleet import make_driver
+from tests.support.objects_fleet import make_driver, make_team
 from tests.support.objects_tasks import make_task
 
 
@@ -30,6 +30,7 @@ BODY_REFS: dict[str, Callable[[TenantHandle], Any]] = {
     "task_ids": lambda t: [make_task(t)],
     "driver_ids": lambda t: [make_driver(t)["id"]],
     "locked_driver_ids": lambda t: [],
+    "team_id": lambda t: make_team(t)["id"],
 }
 # An estimate creates nothing: viewers (and integrations with routing:read) may ask for one.
 VIEWER_WRITES_ALLOWED = {("post", "/v1/estimates")}

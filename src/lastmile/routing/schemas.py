@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from lastmile.core.schemas import InputModel, NotBool, OutputModel
-from lastmile.fleet.fields import Clock, ClockEnd, Ref, TimeZone
+from lastmile.fleet.fields import Clock, ClockEnd, Dimension, Ref, SkillName, TimeZone
 from lastmile.routing.solver.model import Objective
 
 MAX_TASKS = 5000
@@ -50,6 +50,14 @@ class BreakRule(InputModel):
     start: Clock = Field(examples=["12:00"])
     end: ClockEnd = Field(examples=["14:00"])
     minutes: int = Field(ge=1, le=240, examples=[30])
+
+    @model_validator(mode="after")
+    def _ordered(self) -> BreakRule:
+        start = int(self.start[:2]) * 60 + int(self.start[3:])
+        end = int(self.end[:2]) * 60 + int(self.end[3:])
+        if end <= start:
+            raise ValueError("a break rule must end after it starts")
+        return self
 
 
 class RoutePlanCreate(InputModel):
@@ -214,10 +222,10 @@ class EstimateRequest(InputModel):
     ready_at: datetime | None = Field(default=None, description="When the goods are ready.")
     deadline: datetime | None = Field(default=None, description="Latest drop-off.")
     service_seconds: int = Field(default=120, ge=0, le=86400)
-    quantities: dict[str, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
+    quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
         default_factory=dict, max_length=20
     )
-    required_skills: list[str] = Field(default_factory=list, max_length=20)
+    required_skills: list[SkillName] = Field(default_factory=list, max_length=20)
     team_id: Ref | None = None
 
 
