@@ -103,8 +103,16 @@ def solve(
             raise UnsupportedProblem(f"{name}: {reason}")
     stops = stop_count(problem)
     budget = max(0.05, deadline.left() - _post_seconds(stops))
+    engine_started = time.monotonic()
     try:
         plan = chosen.solve(workable, budget, seed)
+        log.debug(
+            "solve: %s took %.3f s of %.3f s (%.3f s before it)",
+            name,
+            time.monotonic() - engine_started,
+            budget,
+            engine_started - started,
+        )
     except UnsupportedProblem:
         raise
     except Exception:

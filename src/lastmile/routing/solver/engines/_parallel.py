@@ -113,9 +113,12 @@ def run(calls: Sequence[Callable[[Report], T]], until: float) -> list[T | None]:
                 pending.discard(i)
     for i, (proc, conn) in enumerate(procs):
         if i in pending:
-            proc.kill()
-        proc.join(timeout=2)
+            log.debug("solver process %s stopped at the deadline", proc.pid)
+        if proc.is_alive():
+            proc.kill()  # answered or out of time: nothing more to wait for
         conn.close()
+    for proc, _conn in procs:
+        proc.join(timeout=1)
     return results
 
 

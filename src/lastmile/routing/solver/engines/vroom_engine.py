@@ -44,18 +44,20 @@ log = logging.getLogger(__name__)
 
 UINT32 = 2**32 - 1
 
-LEVEL_SECONDS = {0: 0.3, 1: 0.6, 2: 1.2, 3: 2.0, 4: 3.5, 5: 6.0}
-"""Seconds a level takes at 100 stops on 2 cores (worst measured, rounded up); the time grows
-with stops ** `GROWTH` (docs/solvers.md: x=0 takes 0.05-0.28 s at 100 stops, 0.39-1.15 s at 200,
-16-24 s at 1,000; x=5 0.24-5.4 s at 100)."""
+LEVEL_SECONDS = {0: 0.15, 1: 0.38, 2: 0.9, 3: 1.2, 4: 2.25, 5: 3.15}
+"""Estimated seconds of each exploration level at 100 tasks on 2 cores; the time grows with
+tasks ** `GROWTH` (a pair counts once: VROOM is much faster on shipments). Measured here with
+`nb_threads=2` (ADR 0002): x=0 takes 0.12-0.25 s at 100 tasks, 0.35-0.45 s at 200, 5.8 s on
+r2_4_1 (400 tasks, long routes), 16-24 s at 1,000 (docs/solvers.md); each level costs about
+2.5, 6, 8, 15 and 21 times x=0."""
 GROWTH = 2.2
 LEVEL_SHARE = 0.6
 """The chosen level's estimate must fit in this share of the budget left."""
 
 
-def level_for(stops: int, seconds: float) -> int:
+def level_for(tasks: int, seconds: float) -> int:
     """The highest exploration level whose estimated time fits the budget (0 at least)."""
-    scale = max(stops, 1) / 100
+    scale = max(tasks, 1) / 100
     best = 0
     for level, base in LEVEL_SECONDS.items():
         if base * scale**GROWTH <= LEVEL_SHARE * seconds:
@@ -100,7 +102,7 @@ class VroomEngine:
         inp, breaks = self._input(problem, costs)
         stops = sum(2 if j.is_pair else 1 for j in problem.jobs)
         left = deadline.left() - 0.02 - stops * 2e-5
-        level = level_for(stops, left)
+        level = level_for(len(problem.jobs), left)
         threads = self.threads or _parallel.workers()
         timeout = timedelta(seconds=max(0.05, left))
         log.debug("vroom: %d stops, level %d, %d threads", stops, level, threads)
