@@ -18,7 +18,7 @@ from lastmile.routing.matrix.service import matrix_for
 from lastmile.routing.problem import Built, Options, Source, build, layout
 from lastmile.routing.rows import DriverRow, TaskRow
 from lastmile.routing.solver import model as m
-from lastmile.routing.solver.insertion import Insertion, InsertionResult, best_insertions
+from lastmile.routing.solver.insertion import InsertionResult, best_insertions
 from lastmile.tasks import queries as task_queries
 from lastmile.tasks.enums import State
 
@@ -123,21 +123,13 @@ def best_per_driver(live_routes: Live, task_id: str, limit: int) -> InsertionRes
     problem = live_routes.built.problem
     free = m.Job(job.id, job.pickup, job.delivery, job.amount, job.skills, job.priority, None)
     jobs = [j for j in problem.jobs if j.id != job.id]
+    others = m.Problem(
+        jobs, problem.vehicles, problem.matrices, problem.objective, problem.dimensions
+    )
     routes = {
         v: [s for s in steps if s.ref != job.id] for v, steps in live_routes.plan.routes.items()
     }
-    found: list[Insertion] = []
-    for vehicle in problem.vehicles:
-        alone = m.Problem(jobs, [vehicle], problem.matrices, problem.objective, problem.dimensions)
-        result = best_insertions(alone, m.Plan({vehicle.id: routes.get(vehicle.id, [])}), free, 1)
-        found += result.candidates
-    found.sort(key=lambda c: c.cost)
-    if found:
-        return InsertionResult(job.id, tuple(found[:limit]))
-    whole = m.Problem(
-        jobs, problem.vehicles, problem.matrices, problem.objective, problem.dimensions
-    )
-    return InsertionResult(job.id, (), best_insertions(whole, m.Plan(routes), free, 1).reason)
+    return best_insertions(others, m.Plan(routes), free, limit, per_vehicle=True)
 
 
 def at(live_routes: Live, seconds: int) -> datetime:
