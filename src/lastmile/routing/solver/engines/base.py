@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from lastmile.routing.solver.model import HORIZON, Objective, Plan, Problem
+from lastmile.routing.solver.model import HORIZON, Matrix, Objective, Plan, Problem
 
 __all__ = [
     "Costs",
@@ -78,21 +78,26 @@ def cpu_count() -> int:
 
 IntMatrix = npt.NDArray[np.int64]
 
-_ARRAYS: dict[int, tuple[Problem, dict[str, tuple[IntMatrix, IntMatrix]]]] = {}
+_LAST: list[tuple[tuple[Matrix, ...], dict[str, tuple[IntMatrix, IntMatrix]]]] = []
 
 
 def arrays(problem: Problem) -> dict[str, tuple[IntMatrix, IntMatrix]]:
-    """(durations, distances) per profile as int64 arrays, converted once per problem."""
-    key = id(problem)
-    cached = _ARRAYS.get(key)
-    if cached is not None and cached[0] is problem:
-        return cached[1]
+    """(durations, distances) per profile as int64 arrays.
+
+    The last conversion is kept (one entry: a planner process may see big matrices), keyed by
+    the matrix objects themselves, so `solve` and its engine share it even when `solve` hands the
+    engine a copy of the problem with fewer jobs."""
+    key = tuple(problem.matrices.values())
+    if (
+        _LAST
+        and len(_LAST[0][0]) == len(key)
+        and all(a is b for a, b in zip(_LAST[0][0], key, strict=True))
+    ):
+        return _LAST[0][1]
     out = {
         name: (_square(m.durations), _square(m.distances)) for name, m in problem.matrices.items()
     }
-    if len(_ARRAYS) >= 4:
-        _ARRAYS.pop(next(iter(_ARRAYS)))
-    _ARRAYS[key] = (problem, out)
+    _LAST[:] = [(key, out)]
     return out
 
 
