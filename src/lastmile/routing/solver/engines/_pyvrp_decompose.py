@@ -406,6 +406,8 @@ def cluster_start(
     parts = clusters(data, params.group_size, rng, least=max(2, workers))
     sizes = [len(c) + 2 * len(s) for c, s in parts]
     shares = _fleet_shares(data, sizes)
+    if any(sum(share) == 0 for share in shares):
+        return None  # too few vehicles to deal out: start from a global search
     lanes = _lanes(sizes, workers)
     calls = [
         _ClusterLane(data, [(*parts[k], shares[k]) for k in lane], seed + 31 * i, until, tuning)

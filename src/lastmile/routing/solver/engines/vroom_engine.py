@@ -252,6 +252,7 @@ class VroomEngine:
 
 MAX_BREAK_MOVES = 300
 NEAREST_SLOTS = 12
+MAX_TAKEN_OFF = 3
 """Placements of a route's breaks tried when VROOM's own placement does not pass the checker."""
 
 
@@ -262,11 +263,33 @@ def _retime_breaks(problem: Problem, vehicle_id: str, steps: list[Step]) -> list
     vehicle is, then drives (`schedule.evaluate`). When a break must wait for its window the two
     differ, so a VROOM route can come back late by the model's clock. The breaks are then tried
     at the nearest other positions (jobs keep their order); the first placement the checker
-    accepts is kept, else the route stays as it is and `solve` drops it.
+    accepts is kept. When none is, the job the checker faults first is taken off the route (at
+    most `MAX_TAKEN_OFF` jobs; `solve` offers them to insertion) and the breaks are tried again;
+    a route still refused is returned as it is, and `solve` drops it.
     """
     vehicle = problem.vehicle_by_id[vehicle_id]
-    if not vehicle.breaks or not check_route(problem, vehicle_id, steps).violations:
+    if not vehicle.breaks:
         return steps
+    current = steps
+    for _ in range(MAX_TAKEN_OFF + 1):
+        schedule = check_route(problem, vehicle_id, current)
+        if not schedule.violations:
+            return current
+        placed = _place_breaks(problem, vehicle_id, current)
+        if placed is not None:
+            return placed
+        faulted = next((v.ref for v in schedule.violations if v.ref in problem.job_by_id), None)
+        if faulted is None:
+            break
+        current = [s for s in current if s.kind is StepKind.BREAK or s.ref != faulted]
+        if not any(s.kind is not StepKind.BREAK for s in current):
+            break
+    return steps
+
+
+def _place_breaks(problem: Problem, vehicle_id: str, steps: list[Step]) -> list[Step] | None:
+    """The route with its breaks at the nearest positions the checker accepts, or None."""
+    vehicle = problem.vehicle_by_id[vehicle_id]
     jobs = [s for s in steps if s.kind is not StepKind.BREAK]
     slots: dict[str, int] = {}
     seen = 0
@@ -295,4 +318,4 @@ def _retime_breaks(problem: Problem, vehicle_id: str, steps: list[Step]) -> list
                 route.append(jobs[k])
         if not check_route(problem, vehicle_id, route).violations:
             return route
-    return steps
+    return None
