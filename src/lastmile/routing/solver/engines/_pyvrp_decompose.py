@@ -309,12 +309,17 @@ def clusters(
     data: pyvrp.ProblemData, size: int, rng: random.Random, least: int = 2
 ) -> list[tuple[list[int], list[int]]]:
     """Clients and shipments in compact clusters of about `size` stops (k-medoids on the first
-    profile's distances, seeded k-means++ style), as (clients, shipments) per cluster."""
+    profile's distances, seeded k-means++ style), as (clients, shipments) per cluster. Two
+    shipments are as far apart as their pickups and their deliveries on average."""
     units = [(0, c, int(data.client(c).location)) for c in range(data.num_clients)]
     units += [(1, s, int(data.shipment(s).pickup.location)) for s in range(data.num_shipments)]
+    ends = [int(data.client(c).location) for c in range(data.num_clients)]
+    ends += [int(data.shipment(s).delivery.location) for s in range(data.num_shipments)]
     weight = np.asarray([1 if k == 0 else 2 for k, _i, _l in units], dtype=np.float64)
     locs = np.asarray([loc for _k, _i, loc in units], dtype=np.int64)
-    dist = data.distance_matrix(0)[np.ix_(locs, locs)].astype(np.float64)
+    last = np.asarray(ends, dtype=np.int64)
+    full = data.distance_matrix(0)
+    dist = full[np.ix_(locs, locs)].astype(np.float64) + full[np.ix_(last, last)]
     dist = dist + dist.T
     count = min(len(units), max(least, round(float(weight.sum()) / size)))
     first = rng.randrange(len(units))
