@@ -107,7 +107,7 @@ def report(
         "## Route solver on academic instances (issue 4)",
         "",
         f"Command: `{cmd}` (on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}; "
-        f"1-minute load average before / after: {loads[0]} ... {loads[-1]}; the machine is "
+        f"load averages (1, 5, 15 min) before: {loads[0]}, after: {loads[-1]}; the machine is "
         "shared, so other processes competed for the 2 cores). Same figures per instance: "
         "`lastmile bench vrp PATH --time-limit S [--seed N]`.",
         "",
