@@ -65,11 +65,7 @@ async def live(
     vehicles = await fleet_queries.vehicles_by_ids(session, tenant, vehicle_ids)
     hubs = await fleet_queries.hubs(session, tenant)
     positions = await planning.positions(session, tenant, ids)
-    zones = {}
-    for d in drivers:  # shifts are in the time zone of the driver's start hub
-        hub = hubs.get(str((d.start_place or {}).get("hub_id")))
-        if hub is not None:
-            zones[d.id] = ZoneInfo(hub.timezone)
+    zones = planning.hub_zones(drivers, hubs)  # shifts in each start hub's time zone
     source = Source([*routed, *extra], drivers, vehicles, hubs, active, {}, positions, {}, zones)
     where = layout(source)
     matrices: dict[str, m.Matrix] = {}

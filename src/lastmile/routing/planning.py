@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,7 +18,7 @@ from lastmile.fleet import queries as fleet_queries
 from lastmile.routing.matrix.service import matrix_for
 from lastmile.routing.models import RoutePlan
 from lastmile.routing.problem import BreakSpec, Built, Options, Source, build, layout
-from lastmile.routing.rows import DriverRow, StoredTaskRow
+from lastmile.routing.rows import DriverRow, HubRow, StoredTaskRow
 from lastmile.routing.schemas import MAX_TASKS, RoutePlanCreate
 from lastmile.routing.solver import model as m
 from lastmile.routing.solver.model import Objective
@@ -143,7 +144,7 @@ async def create(
     *, session: AsyncSession, tenant: TenantContext, data: RoutePlanCreate, engines: list[str]
 ) -> RoutePlan:
     """Check the request against the tenant's data and queue the run."""
-    zone = ZoneInfo(data.timezone)
+    zone = ZoneInfo(data.timezone or "UTC")
     if data.engine is not None and data.engine not in engines:
         raise ValidationFailed(
             "unknown engine", [FieldError("body.engine", f"one of {', '.join(engines)}")]
@@ -254,6 +255,16 @@ def options(plan: RoutePlan) -> Options:
     )
 
 
+def hub_zones(drivers: Sequence[DriverRow], hubs: Mapping[str, HubRow]) -> dict[str, ZoneInfo]:
+    """Each driver's start-hub time zone (drivers without a start hub are left out)."""
+    zones = {}
+    for d in drivers:
+        hub = hubs.get(str((d.start_place or {}).get("hub_id")))
+        if hub is not None:
+            zones[d.id] = ZoneInfo(hub.timezone)
+    return zones
+
+
 async def positions(
     session: AsyncSession, tenant: TenantContext, driver_ids: list[str]
 ) -> dict[str, tuple[float, float]]:
@@ -302,10 +313,11 @@ async def load_source(
     vehicles = await fleet_queries.vehicles_by_ids(session, tenant, vehicle_ids)
     hubs = await fleet_queries.hubs(session, tenant)
     where = await positions(session, tenant, driver_ids)
+    zones = {} if req.get("timezone") else hub_zones(drivers, hubs)
     versions = {t.id: t.updated_at.isoformat() for t in tasks}
     for rows in on_board.values():
         versions.update({t.id: t.updated_at.isoformat() for t in rows})
-    source = Source(tasks, list(drivers), vehicles, hubs, active, on_board, where, locked)
+    source = Source(tasks, list(drivers), vehicles, hubs, active, on_board, where, locked, zones)
     return source, versions
 
 

@@ -99,7 +99,11 @@ class RoutePlanCreate(InputModel):
     starts_at: datetime | None = Field(
         default=None, description="When the plan starts (no stop is planned earlier). Default: now."
     )
-    timezone: TimeZone = Field(default="UTC", description="Time zone of shifts and break rules.")
+    timezone: TimeZone | None = Field(
+        default=None,
+        description="Time zone of shifts, break rules and `filter.date`. Default: each driver's "
+        "shift and breaks in the time zone of their start hub (UTC without one), the date in UTC.",
+    )
     breaks: list[BreakRule] = Field(default_factory=list, max_length=4)
     max_stops_per_route: int | None = Field(default=None, ge=1, le=1000)
     auto_apply: bool = Field(
