@@ -110,12 +110,14 @@ def fleet(
     return team["id"], ids
 
 
-def task_body(rnd: random.Random, team_id: str, now: datetime, **extra: Any) -> dict[str, Any]:
+def task_body(
+    rnd: random.Random, team_id: str, now: datetime, spread: float = 1.0, **extra: Any
+) -> dict[str, Any]:
     start = now + timedelta(minutes=rnd.randrange(0, 240))
     return {
         "kind": "dropoff",
-        "lat": HUB[0] + rnd.uniform(-0.08, 0.08),
-        "lng": HUB[1] + rnd.uniform(-0.12, 0.12),
+        "lat": HUB[0] + rnd.uniform(-0.08, 0.08) * spread,
+        "lng": HUB[1] + rnd.uniform(-0.12, 0.12) * spread,
         "team_id": team_id,
         "service_seconds": 180,
         "quantities": {"parcels": rnd.randint(1, 3)},
@@ -164,11 +166,18 @@ def bench_insert(api: Api, inserts: int, stops: int) -> dict[str, Any]:
     team_id, drivers = fleet(api, 50, "off", 1000, 1.0)
     for driver in drivers:
         rows = []
-        for _ in range(stops):
-            b = task_body(rnd, team_id, now)
-            b["complete_before"] = iso(now + timedelta(hours=15))
+        for _ in range(stops):  # a compact district, visited nearest first
+            b = task_body(rnd, team_id, now, spread=0.3)
+            b["complete_after"] = iso(now)
+            b["complete_before"] = iso(now + timedelta(hours=12))
             rows.append(b)
-        made = api.call("POST", "/v1/tasks/batch", 200, json={"tasks": rows})
+        here, ordered = HUB, []
+        while rows:
+            nxt = min(rows, key=lambda r: (r["lat"] - here[0]) ** 2 + (r["lng"] - here[1]) ** 2)
+            rows.remove(nxt)
+            ordered.append(nxt)
+            here = (nxt["lat"], nxt["lng"])
+        made = api.call("POST", "/v1/tasks/batch", 200, json={"tasks": ordered})
         tids = [r["task"]["id"] for r in made["results"]]
         api.call("POST", "/v1/tasks/bulk-assign", json={"driver_id": driver, "task_ids": tids})
 
@@ -176,7 +185,7 @@ def bench_insert(api: Api, inserts: int, stops: int) -> dict[str, Any]:
         out = []
         for _ in range(n):
             t0 = time.perf_counter()
-            made = api.call("POST", "/v1/tasks", 201, json=task_body(rnd, team_id, now))
+            made = api.call("POST", "/v1/tasks", 201, json=task_body(rnd, team_id, now, 0.3))
             out.append(time.perf_counter() - t0)
             created.append(made)
         return out

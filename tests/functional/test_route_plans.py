@@ -474,3 +474,20 @@ def test_lower_priorities_are_left_out_when_not_all_fit(tenant: TenantHandle) ->
     reasons = {u["task_id"]: u["reason"] for u in p["unassigned"]}
     assert set(reasons) == set(low) - served
     assert set(reasons.values()) == {"no_room"}
+
+
+def test_planned_times_read_back_exactly(tenant: TenantHandle, database: Any) -> None:
+    """Times written by insertion are stored like every other timestamp (UTC, same format)."""
+    s = scene(tenant, drivers=1, now=True, mode="insert")
+    first = ok(tenant.get(f"/v1/tasks/{task(tenant, s, 1)}"), 200)
+    second = ok(tenant.get(f"/v1/tasks/{task(tenant, s, 2)}"), 200)  # moves or times the first
+    again = ok(tenant.get(f"/v1/tasks/{first['id']}"), 200)
+    for t in (first, second, again):
+        assert t["planned_arrival_at"].endswith("Z")
+        assert datetime.fromisoformat(t["planned_arrival_at"]) <= datetime.fromisoformat(
+            t["planned_departure_at"]
+        )
+    listed = ok(tenant.get("/v1/tasks", params={"driver_id": s.drivers[0]}), 200)["data"]
+    assert {t["id"]: t["planned_arrival_at"] for t in listed} == {
+        t["id"]: t["planned_arrival_at"] for t in (again, second)
+    }

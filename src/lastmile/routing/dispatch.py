@@ -93,6 +93,13 @@ async def candidates(
     )
     if not drivers:
         return [], m.Reason.VEHICLE.value
+    drivers = await live_routes.nearest_drivers(
+        session=session,
+        tenant=tenant,
+        drivers=drivers,
+        point=(task.lat, task.lng),
+        count=max(live_routes.NEAREST, 2 * limit),
+    )
     extra = [task]
     partner_id = task.depends_on
     if partner_id is not None:
@@ -128,6 +135,9 @@ async def estimate(
         draft.service_seconds, draft.quantities = service_seconds, quantities
         draft.required_skills = skills
     second.depends_on = first.id
+    drivers = await live_routes.nearest_drivers(
+        session=session, tenant=tenant, drivers=drivers, point=pickup
+    )
     live = await live_routes.live(
         session=session, tenant=tenant, drivers=drivers, extra=[first, second]
     )
@@ -190,6 +200,9 @@ async def auto_assign(*, session: AsyncSession, tenant: TenantContext, task: Tas
         chosen = await _nearest_free(session, tenant, drivers, task)
         outcome = "assigned" if chosen else "no_driver_free"
     elif drivers:
+        drivers = await live_routes.nearest_drivers(
+            session=session, tenant=tenant, drivers=drivers, point=(task.lat, task.lng)
+        )
         live = await live_routes.live(session=session, tenant=tenant, drivers=drivers, extra=extra)
         result = live_routes.insert(live, task.id, k=1)
         if result.candidates:
@@ -264,21 +277,16 @@ async def _write_order(
 ) -> None:
     """Store the route's order and planned times as `schedule` has them."""
     offset = 1 if driver_id in live.built.fixed else 0
+    planned: dict[str, tuple[int, datetime, datetime]] = {}
     for i, timed in enumerate(schedule.steps[1:-1]):
         if timed.kind == m.StepKind.BREAK or timed.ref is None:
             continue
         pickup_id, dropoff_id = live.built.job_tasks[timed.ref]
         stop_id = pickup_id if timed.kind == m.StepKind.PICKUP else dropoff_id
-        if stop_id is None:
-            continue
-        await task_queries.set_position(
-            session,
-            tenant,
-            stop_id,
-            position=offset + i,
-            arrival=live_routes.at(live, timed.arrival),
-            departure=live_routes.at(live, timed.departure),
-        )
+        if stop_id is not None:
+            arrival = live_routes.at(live, timed.arrival)
+            planned[stop_id] = (offset + i, arrival, live_routes.at(live, timed.departure))
+    await task_queries.set_positions(session, tenant, planned)
 
 
 async def auto_assign_many(

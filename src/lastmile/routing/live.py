@@ -3,6 +3,7 @@ answering delivery estimates without running a whole plan."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,8 +16,8 @@ from lastmile.core.tenancy import TenantContext
 from lastmile.fleet import queries as fleet_queries
 from lastmile.routing import planning
 from lastmile.routing.matrix.service import matrix_for
-from lastmile.routing.problem import Built, Options, Source, build, layout
-from lastmile.routing.rows import DriverRow, TaskRow
+from lastmile.routing.problem import Built, Options, Source, build, layout, place_point
+from lastmile.routing.rows import DriverRow, HubRow, TaskRow
 from lastmile.routing.solver import model as m
 from lastmile.routing.solver.insertion import InsertionResult, best_insertions
 from lastmile.tasks import queries as task_queries
@@ -34,6 +35,59 @@ async def drivers_on_duty(
     *, session: AsyncSession, tenant: TenantContext, team_id: str | None
 ) -> list[DriverRow]:
     return list(await fleet_queries.drivers_on_duty(session, tenant, team_id, 500))
+
+
+NEAREST = 10  # drivers whose routes come closest to a new task are the ones searched
+
+
+async def _hubs(session: AsyncSession, tenant: TenantContext) -> dict[str, HubRow]:
+    """The tenant's hubs, read once per unit of work."""
+    found: dict[str, HubRow] | None = session.info.get("routing.hubs")
+    if found is None:
+        found = session.info["routing.hubs"] = dict(await fleet_queries.hubs(session, tenant))
+    return found
+
+
+async def _positions(
+    session: AsyncSession, tenant: TenantContext, ids: list[str]
+) -> dict[str, tuple[float, float]]:
+    """Drivers' last positions, read once per unit of work and set of drivers."""
+    memo: dict[tuple[str, ...], dict[str, tuple[float, float]]] = session.info.setdefault(
+        "routing.positions", {}
+    )
+    wanted = set(ids)
+    for key, found in memo.items():
+        if wanted <= set(key):
+            return {d: p for d, p in found.items() if d in wanted}
+    found = memo[tuple(sorted(wanted))] = await planning.positions(session, tenant, ids)
+    return found
+
+
+async def nearest_drivers(
+    *,
+    session: AsyncSession,
+    tenant: TenantContext,
+    drivers: Sequence[DriverRow],
+    point: tuple[float, float],
+    count: int = NEAREST,
+) -> list[DriverRow]:
+    """The `count` drivers whose route (stops, position or start place) passes closest to
+    `point`: inserting a task far from a route never beats inserting it near one."""
+    if len(drivers) <= count:
+        return list(drivers)
+    ids = [d.id for d in drivers]
+    stops = await task_queries.route_points(session, tenant, ids)
+    where = await _positions(session, tenant, ids)
+    hubs = await _hubs(session, tenant)
+
+    def gap(d: DriverRow) -> float:
+        places = list(stops.get(d.id, []))
+        for extra in (where.get(d.id), place_point(d.start_place, hubs)):
+            if extra is not None:
+                places.append(extra)
+        return min((math.dist(p, point) for p in places), default=math.inf)
+
+    return sorted(drivers, key=gap)[:count]
 
 
 async def drivers_by_id(
@@ -63,8 +117,8 @@ async def live(
             routed.append(t)
     vehicle_ids = [d.vehicle_id for d in drivers if d.vehicle_id]
     vehicles = await fleet_queries.vehicles_by_ids(session, tenant, vehicle_ids)
-    hubs = await fleet_queries.hubs(session, tenant)
-    positions = await planning.positions(session, tenant, ids)
+    hubs = await _hubs(session, tenant)
+    positions = await _positions(session, tenant, ids)
     zones = planning.hub_zones(drivers, hubs)  # shifts in each start hub's time zone
     source = Source([*routed, *extra], drivers, vehicles, hubs, active, {}, positions, {}, zones)
     where = layout(source)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import case, literal, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
-from lastmile.core.tenancy import TenantContext, scoped
+from lastmile.core.tenancy import TenantContext, scoped, scoped_update
 from lastmile.tasks.enums import Kind, State
 from lastmile.tasks.models import Task, TaskEvent
 
@@ -138,17 +140,51 @@ async def set_planned(
     task.route_plan_id = plan_id
 
 
-async def set_position(
+async def set_positions(
     session: AsyncSession,
     tenant: TenantContext,
-    task_id: str,
-    *,
-    position: int,
-    arrival: datetime,
-    departure: datetime,
+    planned: dict[str, tuple[int, datetime, datetime]],
 ) -> None:
-    """Move an assigned task to `position` in its route with its planned times."""
-    task = (await session.execute(scoped(Task, tenant).where(Task.id == task_id))).scalar_one()
-    task.route_position = position
-    task.planned_arrival_at = arrival
-    task.planned_departure_at = departure
+    """Move assigned tasks to new route positions with planned arrival and departure times
+    (task id -> (position, arrival, departure)), in one statement; tasks this session holds
+    are brought up to date in memory."""
+    if not planned:
+        return
+    await session.flush()
+    ids = list(planned)
+
+    def per_task(i: int, type_: Any) -> Any:
+        return case({tid: literal(planned[tid][i], type_) for tid in ids}, value=Task.id)
+
+    await session.execute(
+        scoped_update(Task, tenant)
+        .where(Task.id.in_(ids))
+        .values(
+            route_position=per_task(0, Task.route_position.type),
+            planned_arrival_at=per_task(1, Task.planned_arrival_at.type),
+            planned_departure_at=per_task(2, Task.planned_departure_at.type),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Task) and obj.id in planned:
+            position, arrival, departure = planned[obj.id]
+            set_committed_value(obj, "route_position", position)
+            set_committed_value(obj, "planned_arrival_at", arrival)
+            set_committed_value(obj, "planned_departure_at", departure)
+
+
+async def route_points(
+    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str]
+) -> dict[str, list[tuple[float, float]]]:
+    """Where each driver's open and under-way stops are (a light read, no task objects)."""
+    stmt = (
+        scoped(Task, tenant)
+        .with_only_columns(Task.driver_id, Task.lat, Task.lng)
+        .where(Task.driver_id.in_(list(driver_ids)), Task.state.in_((*OPEN, *UNDER_WAY)))
+    )
+    out: dict[str, list[tuple[float, float]]] = {}
+    for driver_id, lat, lng in (await session.execute(stmt)).all():
+        if driver_id is not None:
+            out.setdefault(driver_id, []).append((lat, lng))
+    return out
