@@ -109,7 +109,7 @@ async def live(
     ids = [d.id for d in drivers]
     active: dict[str, TaskRow] = {}
     routed: list[TaskRow] = []
-    for t in await task_queries.routes_of(session, tenant, ids):
+    for t in await task_queries.route_stops(session, tenant, ids):
         assert t.driver_id is not None
         if t.state in (State.started, State.arrived):
             active.setdefault(t.driver_id, t)

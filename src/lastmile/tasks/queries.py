@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -81,6 +82,62 @@ async def routes_of(
         .order_by(Task.route_position, Task.id)
     )
     return list((await session.execute(stmt)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class StopRow:
+    """What planning reads of a task on a route, without loading the task itself."""
+
+    id: str
+    kind: str
+    state: str
+    driver_id: str | None
+    depends_on: str | None
+    team_id: str | None
+    lat: float
+    lng: float
+    complete_after: datetime | None
+    complete_before: datetime | None
+    service_seconds: int
+    quantities: dict[str, float]
+    required_skills: list[str]
+    priority: int
+    arrived_at: datetime | None
+    route_position: int | None
+
+
+_STOP_COLUMNS = (
+    Task.id,
+    Task.kind,
+    Task.state,
+    Task.driver_id,
+    Task.depends_on,
+    Task.team_id,
+    Task.lat,
+    Task.lng,
+    Task.complete_after,
+    Task.complete_before,
+    Task.service_seconds,
+    Task.quantities,
+    Task.required_skills,
+    Task.priority,
+    Task.arrived_at,
+    Task.route_position,
+)
+
+
+async def route_stops(
+    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str]
+) -> list[StopRow]:
+    """The drivers' open and under-way tasks in route order, as light rows."""
+    stmt = (
+        scoped(Task, tenant)
+        .with_only_columns(*_STOP_COLUMNS)
+        .where(Task.driver_id.in_(list(driver_ids)), Task.state.in_((*OPEN, *UNDER_WAY)))
+        .order_by(Task.route_position, Task.id)
+    )
+    rows: list[tuple[Any, ...]] = [tuple(r) for r in (await session.execute(stmt)).all()]
+    return [StopRow(*row) for row in rows]
 
 
 async def on_board(
