@@ -21,6 +21,7 @@ from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
 from lastmile.fleet.routes import router as fleet_router
 from lastmile.places.routes import router as places_router
+from lastmile.routing import executor
 from lastmile.routing.dispatch_routes import router as dispatch_router
 from lastmile.routing.matrix.routes import router as routing_settings_router
 from lastmile.routing.plan_routes import router as route_plans_router
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             job_loop = asyncio.create_task(
                 run_forever(app.state.sessions, s.worker_interval_seconds)
             )
+        if s.planner_warm:
+            executor.warm()  # load the solvers in a planner process before the first plan
         yield
         if job_loop is not None:
             job_loop.cancel()

@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     api_key_touch_interval_seconds: int = 60
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     planner_processes: int = Field(default=1, ge=1, le=64)
+    planner_warm: bool = True  # start a planner process and load the solvers at startup
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -47,6 +47,17 @@ async def solve(problem: Problem, budget: float, engine: str | None = None) -> O
     return await loop.run_in_executor(pool(), _solve, problem, budget, engine)
 
 
+def _load_solvers() -> None:
+    from lastmile.routing.solver import solve  # noqa: F401  (imports PyVRP and VROOM)
+
+
+def warm() -> None:
+    """Start the planner processes and load the solvers in them, without waiting."""
+    planner = pool()
+    for _ in range(get_settings().planner_processes):
+        planner.submit(_load_solvers)
+
+
 def shutdown() -> None:
     global _pool
     if _pool is not None:

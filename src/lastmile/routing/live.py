@@ -37,7 +37,7 @@ async def drivers_on_duty(
     return list(await fleet_queries.drivers_on_duty(session, tenant, team_id, 500))
 
 
-NEAREST = 10  # drivers whose routes come closest to a new task are the ones searched
+NEAREST = 8  # drivers whose routes come closest to a new task are the ones searched
 
 
 async def _hubs(session: AsyncSession, tenant: TenantContext) -> dict[str, HubRow]:

@@ -7,7 +7,7 @@ plan's start (`epoch`), quantities whole thousandths.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -198,14 +198,19 @@ def _breaks(options: Options) -> tuple[Break, ...]:
 def _amount(
     quantities: Mapping[str, float] | None, dims: Sequence[str], *, up: bool
 ) -> tuple[int, ...]:
-    values = quantities or {}
-    rounding: Callable[[float], int] = math.ceil if up else math.floor
-    return tuple(
-        rounding(float(values[d]) * SCALE - (1e-9 if up else -1e-9))
-        if d in values
-        else (0 if up else UNLIMITED)
-        for d in dims
-    )
+    """Quantities in thousandths per dimension: demands rounded up, capacities down (a
+    dimension a vehicle does not declare is unlimited)."""
+    if not quantities:
+        return (0,) * len(dims) if up else (UNLIMITED,) * len(dims)
+    out = []
+    for d in dims:
+        q = quantities.get(d)
+        if q is None:
+            out.append(0 if up else UNLIMITED)
+        else:
+            scaled = float(q) * SCALE
+            out.append(math.ceil(scaled - 1e-9) if up else math.floor(scaled + 1e-9))
+    return tuple(out)
 
 
 def _window(task: Task, epoch: datetime) -> tuple[Window, ...] | None:
