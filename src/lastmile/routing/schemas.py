@@ -227,7 +227,10 @@ class EstimateRequest(InputModel):
     deadline: datetime | None = Field(default=None, description="Latest drop-off.")
     service_seconds: int = Field(default=120, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
-        default_factory=dict, max_length=20
+        default_factory=dict,
+        max_length=20,
+        # Keys outside the pattern are refused: say so in the schema.
+        json_schema_extra={"additionalProperties": False},
     )
     required_skills: list[SkillName] = Field(default_factory=list, max_length=20)
     team_id: Ref | None = None
