@@ -19,6 +19,8 @@ from lastmile.core.config import Settings, get_settings
 from lastmile.core.db import make_engine, make_sessionmaker
 from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
+from lastmile.events import service as events_service
+from lastmile.events.routes import router as events_router
 from lastmile.fleet.routes import router as fleet_router
 from lastmile.places.routes import router as places_router
 from lastmile.routing import executor
@@ -30,6 +32,7 @@ from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
 from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
+from lastmile.workers.outbox import OutboxLoop
 from lastmile.workers.runner import run_forever
 
 DESCRIPTION = """Multi-tenant last-mile delivery and dispatch API.
@@ -48,18 +51,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        job_loop = None
+        loops: list[asyncio.Task[None]] = []
+        stop_waking = None
         if s.embedded_worker:
-            job_loop = asyncio.create_task(
-                run_forever(app.state.sessions, s.worker_interval_seconds)
+            loops.append(
+                asyncio.create_task(run_forever(app.state.sessions, s.worker_interval_seconds))
             )
+            outbox = OutboxLoop(app.state.sessions, s.outbox_interval_seconds)
+            stop_waking = events_service.on_emit(waker=outbox.wake)
+            loops.append(asyncio.create_task(outbox.run_forever()))
         if s.planner_warm:
             executor.warm()  # load the solvers in a planner process before the first plan
         yield
-        if job_loop is not None:
-            job_loop.cancel()
+        if stop_waking is not None:
+            stop_waking()
+        for loop in loops:
+            loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await job_loop
+                await loop
         if isinstance(limiter, RedisLimiter):
             await limiter.close()
         await engine.dispose()
@@ -99,6 +108,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks_router)
     app.include_router(task_actions_router)
     app.include_router(templates_router)
+    app.include_router(events_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

@@ -74,7 +74,7 @@ def worker(
 ) -> None:
     """Run background jobs."""
     from lastmile.core.db import make_engine, make_sessionmaker
-    from lastmile.workers import runner
+    from lastmile.workers import outbox, runner
 
     async def go() -> None:
         engine = make_engine(get_settings().database_url, pool_size=2)
@@ -82,8 +82,10 @@ def worker(
             sessions = make_sessionmaker(engine)
             if once:
                 await runner.tick(sessions)
+                await outbox.run_once(sessions)
             else:
-                await runner.run_forever(sessions, interval)
+                loop = outbox.OutboxLoop(sessions, get_settings().outbox_interval_seconds)
+                await asyncio.gather(runner.run_forever(sessions, interval), loop.run_forever())
         finally:
             await engine.dispose()
 

@@ -59,6 +59,12 @@ class Settings(BaseSettings):
         default=True, description="Run the background job loop inside `lastmile serve`."
     )
     worker_interval_seconds: float = 60.0
+    outbox_interval_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="Seconds between outbox runs when nothing wakes it (a commit that emitted "
+        "events wakes it at once in the same process).",
+    )
     template_horizon_days: int = Field(
         default=1,
         ge=0,

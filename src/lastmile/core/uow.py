@@ -6,6 +6,8 @@ from types import TracebackType
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+AFTER_COMMIT = "after_commit"  # session.info: callables to run once the transaction commits
+
 
 class UnitOfWork:
     """Holds a session for one request or job; commits only when told, rolls back otherwise."""
@@ -17,9 +19,12 @@ class UnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        for hook in self.session.info.pop(AFTER_COMMIT, []):
+            hook()
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.session.info.pop(AFTER_COMMIT, None)
 
     async def __aenter__(self) -> UnitOfWork:
         return self

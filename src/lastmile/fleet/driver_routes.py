@@ -43,14 +43,7 @@ router = make_router()  # mounted under /v1 by fleet.routes
 
 
 async def _reads(session: AsyncSession, ctx: TenantContext, rows: list[Driver]) -> list[DriverRead]:
-    teams = await drivers.team_ids_of(session=session, tenant=ctx, driver_ids=[d.id for d in rows])
-    fields = set(DriverRead.model_fields) - {"team_ids"}
-    return [
-        DriverRead.model_validate(
-            {f: getattr(d, f) for f in fields} | {"team_ids": teams.get(d.id, [])}
-        )
-        for d in rows
-    ]
+    return await drivers.views(session=session, tenant=ctx, rows=rows)
 
 
 async def _read(session: AsyncSession, ctx: TenantContext, driver: Driver) -> DriverRead:

@@ -13,11 +13,13 @@ from lastmile.core.errors import FieldError, Forbidden, NotFound, ValidationFail
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import decode_cursor, encode_cursor, paginate
 from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_delete
+from lastmile.events import service as events
 from lastmile.fleet import access, refs
 from lastmile.fleet.errors import DriverExists
+from lastmile.fleet.events import DRIVER_DUTY_CHANGED
 from lastmile.fleet.fields import HubPlace, PointPlace
 from lastmile.fleet.models import Driver, DriverTeam, DutyEvent
-from lastmile.fleet.schemas import DriverCreate, DriverUpdate, DutyChange
+from lastmile.fleet.schemas import DriverCreate, DriverRead, DriverUpdate, DutyChange
 from lastmile.fleet.service import (
     driver_team_ids,
     get_driver_for_user,
@@ -256,6 +258,8 @@ async def set_duty(
         )
     )
     await session.flush()
+    (data,) = await views(session=session, tenant=tenant, rows=[driver])
+    events.emit(session=session, tenant=tenant, event_type=DRIVER_DUTY_CHANGED, data=data)
     return driver
 
 
@@ -280,3 +284,17 @@ async def duty_history(
         rows = rows[:limit]
         nxt = encode_cursor(rows[-1].at, rows[-1].id)
     return rows, nxt
+
+
+async def views(
+    *, session: AsyncSession, tenant: TenantContext, rows: list[Driver]
+) -> list[DriverRead]:
+    """The drivers as the API shows them (with their team ids)."""
+    teams = await team_ids_of(session=session, tenant=tenant, driver_ids=[d.id for d in rows])
+    fields = set(DriverRead.model_fields) - {"team_ids"}
+    return [
+        DriverRead.model_validate(
+            {f: getattr(d, f) for f in fields} | {"team_ids": teams.get(d.id, [])}
+        )
+        for d in rows
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import BackgroundTasks, Depends, Query, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,11 +14,9 @@ from lastmile.api.routing import commit_now, make_router
 from lastmile.core.pagination import Page
 from lastmile.core.tenancy import TenantContext
 from lastmile.routing import planning
-from lastmile.routing.models import RoutePlan
 from lastmile.routing.schemas import (
     MAX_WAIT_SECONDS,
     ApplyResult,
-    PlanSummary,
     RoutePlanCreate,
     RoutePlanListItem,
     RoutePlanRead,
@@ -38,29 +36,7 @@ Reader = Annotated[
 ]
 
 
-def to_read(plan: RoutePlan) -> RoutePlanRead:
-    result: dict[str, Any] = plan.result or {}
-    request = {k: v for k, v in plan.request.items() if not k.startswith("resolved_")}
-    return RoutePlanRead(
-        id=plan.id,
-        status=plan.status,
-        progress=plan.progress,
-        objective=plan.objective,
-        time_budget_seconds=plan.time_budget_seconds,
-        starts_at=plan.starts_at,
-        auto_apply=plan.auto_apply,
-        engine=plan.engine,
-        request=request,
-        summary=result.get("summary"),
-        routes=result.get("routes", []),
-        unassigned=result.get("unassigned", []),
-        warnings=result.get("warnings", []),
-        error=plan.error,
-        created_at=plan.created_at,
-        started_at=plan.started_at,
-        finished_at=plan.finished_at,
-        applied_at=plan.applied_at,
-    )
+to_read = planning.view
 
 
 @router.post(
@@ -110,19 +86,7 @@ async def list_route_plans(
     rows, nxt = await planning.search(
         session=session, tenant=ctx, status=status, limit=limit, cursor=cursor
     )
-    items = [
-        RoutePlanListItem(
-            id=p.id,
-            status=p.status,
-            progress=p.progress,
-            objective=p.objective,
-            summary=PlanSummary(**p.result["summary"]) if p.result else None,
-            created_at=p.created_at,
-            finished_at=p.finished_at,
-            applied_at=p.applied_at,
-        )
-        for p in rows
-    ]
+    items = [planning.list_item(p) for p in rows]
     return Page[RoutePlanListItem](data=items, next_cursor=nxt)
 
 

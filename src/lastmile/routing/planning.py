@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,12 +15,20 @@ from lastmile.core.errors import Conflict, FieldError, InvalidState, NotFound, V
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
 from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
+from lastmile.events import service as events
 from lastmile.fleet import queries as fleet_queries
+from lastmile.routing.events import ROUTE_PLAN_COMPLETED
 from lastmile.routing.matrix.service import matrix_for
 from lastmile.routing.models import RoutePlan
 from lastmile.routing.problem import BreakSpec, Built, Options, Source, build, layout
 from lastmile.routing.rows import DriverRow, HubRow, StoredTaskRow
-from lastmile.routing.schemas import MAX_TASKS, RoutePlanCreate
+from lastmile.routing.schemas import (
+    MAX_TASKS,
+    PlanSummary,
+    RoutePlanCreate,
+    RoutePlanListItem,
+    RoutePlanRead,
+)
 from lastmile.routing.solver import model as m
 from lastmile.routing.solver.model import Objective
 from lastmile.tasks import lifecycle
@@ -240,6 +249,12 @@ async def fail_abandoned(*, session: AsyncSession, tenant: TenantContext) -> int
                 "detail": "the planner stopped; plan again",
             }
             count += 1
+            events.emit(
+                session=session,
+                tenant=tenant,
+                event_type=ROUTE_PLAN_COMPLETED,
+                data=partial(list_item, plan),
+            )
     await session.flush()
     return count
 
@@ -373,6 +388,9 @@ async def finish(
     else:
         plan.status, plan.result = "done", result
     await session.flush()
+    events.emit(
+        session=session, tenant=tenant, event_type=ROUTE_PLAN_COMPLETED, data=list_item(plan)
+    )
     return plan
 
 
@@ -381,6 +399,12 @@ async def cancel(*, session: AsyncSession, tenant: TenantContext, plan_id: str) 
     plan = await require(session=session, tenant=tenant, plan_id=plan_id)
     if plan.status == "queued":
         plan.status, plan.finished_at, plan.cancel_requested = "cancelled", clock.now(), True
+        events.emit(
+            session=session,
+            tenant=tenant,
+            event_type=ROUTE_PLAN_COMPLETED,
+            data=partial(list_item, plan),
+        )
     elif plan.status == "running":
         plan.cancel_requested = True
     elif plan.status != "cancelled":
@@ -442,3 +466,44 @@ async def apply(
     plan.applied_at = clock.now()
     await session.flush()
     return plan, count, warnings
+
+
+def view(plan: RoutePlan) -> RoutePlanRead:
+    """The plan as the API shows it."""
+    result: dict[str, Any] = plan.result or {}
+    request = {k: v for k, v in plan.request.items() if not k.startswith("resolved_")}
+    return RoutePlanRead(
+        id=plan.id,
+        status=plan.status,
+        progress=plan.progress,
+        objective=plan.objective,
+        time_budget_seconds=plan.time_budget_seconds,
+        starts_at=plan.starts_at,
+        auto_apply=plan.auto_apply,
+        engine=plan.engine,
+        request=request,
+        summary=result.get("summary"),
+        routes=result.get("routes", []),
+        unassigned=result.get("unassigned", []),
+        warnings=result.get("warnings", []),
+        error=plan.error,
+        created_at=plan.created_at,
+        started_at=plan.started_at,
+        finished_at=plan.finished_at,
+        applied_at=plan.applied_at,
+    )
+
+
+def list_item(plan: RoutePlan) -> RoutePlanListItem:
+    """The plan as lists (and its events) show it: status and summary, not the routes."""
+    return RoutePlanListItem(
+        id=plan.id,
+        status=plan.status,
+        progress=plan.progress,
+        objective=plan.objective,
+        summary=PlanSummary(**plan.result["summary"]) if plan.result else None,
+        error=plan.error,
+        created_at=plan.created_at,
+        finished_at=plan.finished_at,
+        applied_at=plan.applied_at,
+    )

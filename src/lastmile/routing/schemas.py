@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date as Date
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
@@ -190,6 +190,7 @@ class RoutePlanListItem(OutputModel):
     progress: int
     objective: str
     summary: PlanSummary | None = None
+    error: dict[str, Any] | None = None
     created_at: datetime
     finished_at: datetime | None
     applied_at: datetime | None

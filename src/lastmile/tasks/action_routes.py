@@ -14,12 +14,11 @@ from lastmile.api.params import Cursor, Limit
 from lastmile.api.routing import CREATE_ERRORS, make_router
 from lastmile.core.errors import FieldError, ValidationFailed
 from lastmile.core.pagination import Page
-from lastmile.core.schemas import OutputModel
 from lastmile.storage import Storage, storage_for
 from lastmile.tasks import completion, imports, proof, service
 from lastmile.tasks.lifecycle import Completion
 from lastmile.tasks.routes import Actor, Reader, Writer, to_read
-from lastmile.tasks.schemas import TaskRead
+from lastmile.tasks.schemas import ImportRead, TaskRead
 from lastmile.workers.imports import run_import
 
 Session = Annotated[AsyncSession, Depends(get_session)]
@@ -156,21 +155,6 @@ async def task_proof(task_id: str, session: Session, ctx: Reader) -> ProofRead:
         completion=task.completion,
         files=[ProofFileRead(**proof.proof_view(f)) for f in files],
     )
-
-
-class ImportRead(OutputModel):
-    id: str
-    state: str
-    filename: str
-    all_or_nothing: bool
-    total_rows: int
-    processed_rows: int
-    created_count: int
-    error_count: int
-    errors: list[dict[str, Any]]
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
 
 
 @router.post(

@@ -11,9 +11,12 @@ from lastmile.core.errors import NotFound
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
 from lastmile.core.tenancy import TenantContext, owned, scoped
+from lastmile.events import service as events
 from lastmile.storage import Storage
 from lastmile.tasks import csvrows, service
+from lastmile.tasks.events import IMPORT_COMPLETED
 from lastmile.tasks.models import ImportJob
+from lastmile.tasks.schemas import ImportRead
 
 MAX_REPORTED_ERRORS = 10_000
 
@@ -135,6 +138,12 @@ async def finish(
     job = await require(session=session, tenant=tenant, import_id=import_id)
     job.state, job.finished_at = ("failed" if failed else "done"), clock.now()
     await session.flush()
+    events.emit(
+        session=session,
+        tenant=tenant,
+        event_type=IMPORT_COMPLETED,
+        data=ImportRead.model_validate(job),
+    )
     return job
 
 

@@ -22,10 +22,8 @@ from lastmile.tasks.incident_schemas import (
     IncidentResolve,
     IncidentStatus,
     IncidentType,
-    LocationRead,
     RefId,
 )
-from lastmile.tasks.models import Incident
 from lastmile.tasks.proof import read_upload, validate_image_async
 from lastmile.tenancy.enums import Role
 
@@ -54,30 +52,7 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def to_read(incident: Incident) -> IncidentRead:
-    location = (
-        LocationRead(lat=incident.lat, lng=incident.lng)
-        if incident.lat is not None and incident.lng is not None
-        else None
-    )
-    return IncidentRead.model_validate(
-        {
-            "id": incident.id,
-            "type": incident.type,
-            "status": incident.status,
-            "task_id": incident.task_id,
-            "driver_id": incident.driver_id,
-            "notes": incident.notes,
-            "location": location,
-            "photo": incidents.photo_view(incident),
-            "reported_by": incident.reported_by,
-            "resolution_notes": incident.resolution_notes,
-            "resolved_by": incident.resolved_by,
-            "resolved_at": incident.resolved_at,
-            "created_at": incident.created_at,
-            "updated_at": incident.updated_at,
-        }
-    )
+to_read = incidents.view
 
 
 @router.post(

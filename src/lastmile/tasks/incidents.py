@@ -25,12 +25,19 @@ from lastmile.core.errors import (
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
 from lastmile.core.tenancy import TenantContext, owned, scoped, scoped_update
+from lastmile.events import service as events
 from lastmile.fleet import service as fleet_service
 from lastmile.storage import Storage, StorageError, StorageUnavailable
 from lastmile.storage.signing import signed_url
 from lastmile.tasks import access
 from lastmile.tasks import service as task_service
-from lastmile.tasks.incident_schemas import IncidentCreate, IncidentStatus
+from lastmile.tasks.events import INCIDENT_CREATED, INCIDENT_RESOLVED
+from lastmile.tasks.incident_schemas import (
+    IncidentCreate,
+    IncidentRead,
+    IncidentStatus,
+    LocationRead,
+)
 from lastmile.tasks.models import Incident, Task
 from lastmile.tasks.proof import ACCEPTED_TYPES, CleanImage
 
@@ -44,6 +51,7 @@ __all__ = [
     "require",
     "resolve",
     "search",
+    "view",
 ]
 
 _TYPE_OF_EXTENSION = {ext: ct for ct, ext in ACCEPTED_TYPES.items()}
@@ -139,6 +147,7 @@ async def create(*, session: AsyncSession, tenant: TenantContext, data: Incident
     )
     session.add(incident)
     await session.flush()
+    events.emit(session=session, tenant=tenant, event_type=INCIDENT_CREATED, data=view(incident))
     return incident
 
 
@@ -206,6 +215,7 @@ async def resolve(
     if not result.rowcount:
         raise IncidentAlreadyResolved(f"incident {incident_id} is already resolved")
     await session.refresh(incident)
+    events.emit(session=session, tenant=tenant, event_type=INCIDENT_RESOLVED, data=view(incident))
     return incident
 
 
@@ -249,3 +259,30 @@ def photo_view(incident: Incident, *, ttl: int | None = None) -> dict[str, Any] 
         ttl=ttl,
     )
     return {"url": url, "url_expires_at": expires, "content_type": content_type}
+
+
+def view(incident: Incident) -> IncidentRead:
+    """The incident as the API shows it."""
+    location = (
+        LocationRead(lat=incident.lat, lng=incident.lng)
+        if incident.lat is not None and incident.lng is not None
+        else None
+    )
+    return IncidentRead.model_validate(
+        {
+            "id": incident.id,
+            "type": incident.type,
+            "status": incident.status,
+            "task_id": incident.task_id,
+            "driver_id": incident.driver_id,
+            "notes": incident.notes,
+            "location": location,
+            "photo": photo_view(incident),
+            "reported_by": incident.reported_by,
+            "resolution_notes": incident.resolution_notes,
+            "resolved_by": incident.resolved_by,
+            "resolved_at": incident.resolved_at,
+            "created_at": incident.created_at,
+            "updated_at": incident.updated_at,
+        }
+    )

@@ -16,9 +16,8 @@ from lastmile.core.errors import ValidationFailed
 from lastmile.core.pagination import Page
 from lastmile.core.tenancy import TenantContext
 from lastmile.routing import dispatch
-from lastmile.tasks import lifecycle, service
+from lastmile.tasks import lifecycle, service, views
 from lastmile.tasks.enums import Kind, State
-from lastmile.tasks.models import Task
 from lastmile.tasks.schemas import (
     AssignRequest,
     BatchCreate,
@@ -26,7 +25,6 @@ from lastmile.tasks.schemas import (
     BatchRow,
     BulkAssignRequest,
     CancelRequest,
-    RecipientRead,
     RowProblem,
     TaskCreate,
     TaskEventRead,
@@ -50,18 +48,7 @@ CONFLICT: dict[int | str, dict[str, Any]] = {409: CREATE_ERRORS[409]}
 router = make_router(prefix="/v1", tags=["tasks"])
 
 
-def to_read(task: Task | service.NewTask) -> TaskRead:
-    return TaskRead(
-        **{
-            k: getattr(task, k)
-            for k in TaskRead.model_fields
-            if hasattr(task, k) and k not in ("recipient", "metadata")
-        },
-        recipient=RecipientRead(
-            name=task.recipient_name, phone=task.recipient_phone, notes=task.recipient_notes
-        ),
-        metadata=task.meta or {},
-    )
+to_read = views.view
 
 
 class AssignResponse(BaseModel):

@@ -305,3 +305,18 @@ class BatchResult(OutputModel):
     created: int
     failed: int
     results: list[BatchRow]
+
+
+class ImportRead(OutputModel):
+    id: str
+    state: str
+    filename: str
+    all_or_nothing: bool
+    total_rows: int
+    processed_rows: int
+    created_count: int
+    error_count: int
+    errors: list[dict[str, Any]]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -18,13 +19,16 @@ from lastmile.core.errors import DomainError, FieldError, Forbidden, ValidationF
 from lastmile.core.ids import new_id
 from lastmile.core.pagination import paginate
 from lastmile.core.tenancy import TenantContext, owned, scoped
+from lastmile.events import service as events
 from lastmile.fleet import service as fleet_service
 from lastmile.places import service as places_service
 from lastmile.tasks import access
 from lastmile.tasks.enums import FINAL, Action, Kind, State
 from lastmile.tasks.errors import DuplicateExternalRef, InvalidTransition, TaskNotFound
+from lastmile.tasks.events import BY_ACTION, TASK_CREATED
 from lastmile.tasks.models import Task, TaskEvent
 from lastmile.tasks.schemas import TaskCreate, TaskUpdate
+from lastmile.tasks.views import view
 
 _SHORT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -62,7 +66,13 @@ def record(
     lng: float | None = None,
     details: dict[str, Any] | None = None,
 ) -> TaskEvent:
-    """Append one history entry for the task."""
+    """Append one history entry for the task and emit its event (read at the next flush, so
+    it shows the task as the caller leaves it)."""
+    now = clock.now()
+    task.updated_at = now
+    events.emit(
+        session=session, tenant=tenant, event_type=BY_ACTION[action], data=partial(view, task)
+    )
     event = owned(
         TaskEvent(
             id=new_id("tev"),
@@ -75,7 +85,7 @@ def record(
             driver_id=task.driver_id,
             lat=lat,
             lng=lng,
-            at=clock.now(),
+            at=now,
             details=details or {},
         ),
         tenant,
@@ -405,7 +415,7 @@ async def _insert_many(session: AsyncSession, tenant: TenantContext, tasks: list
     for t in tasks:
         t.created_at = t.updated_at = now
         rows.append({k: getattr(t, k) for k in _TASK_COLUMNS})
-    events: list[dict[str, Any]] = [
+    history: list[dict[str, Any]] = [
         {
             "id": new_id("tev"),
             "tenant_id": tenant.tenant_id,
@@ -424,7 +434,10 @@ async def _insert_many(session: AsyncSession, tenant: TenantContext, tasks: list
         for t in tasks
     ]
     await session.execute(insert(Task), rows)
-    await session.execute(insert(TaskEvent), events)
+    await session.execute(insert(TaskEvent), history)
+    await events.emit_many(
+        session=session, tenant=tenant, event_type=TASK_CREATED, items=[view(t) for t in tasks]
+    )
 
 
 @dataclass

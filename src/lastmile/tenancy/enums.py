@@ -39,4 +39,9 @@ SCOPES = (
     "tasks:write",
     "templates:read",
     "templates:write",
+    "integrations:read",
+    "integrations:write",
+    "events:read",
+    "webhooks:read",
+    "webhooks:write",
 )
