@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     )
     login_burst: int = 10
     idempotency_ttl_seconds: int = 24 * 3600
+    event_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days events stay in the feed and delivery log."
+    )
     api_key_touch_interval_seconds: int = 60
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     planner_processes: int = Field(default=1, ge=1, le=64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import Depends, Query
@@ -20,6 +21,8 @@ router = make_router(prefix="/v1", tags=["events"])
 Session = Annotated[AsyncSession, Depends(get_session)]
 Anyone = Annotated[TenantContext, Depends(principal)]
 Integrator = Annotated[TenantContext, Depends(require(Role.admin, scope="events:read"))]
+_ONE_TYPE = "|".join(re.escape(name) for name in catalogue())
+TYPES_PATTERN = f"^({_ONE_TYPE})(,({_ONE_TYPE}))*$"
 
 
 @router.get("/event-types", response_model=EventTypeList, response_model_by_alias=True)
@@ -55,7 +58,7 @@ async def poll_events(
         str | None,
         Query(
             max_length=2000,
-            pattern=r"^[a-z_.,]+$",
+            pattern=TYPES_PATTERN,
             description="Comma-separated event types to return (default: all).",
         ),
     ] = None,

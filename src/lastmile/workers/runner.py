@@ -8,10 +8,11 @@ from datetime import timedelta
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from lastmile.core import idempotency
+from lastmile.core import clock, idempotency
 from lastmile.core.config import get_settings
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
+from lastmile.events import retention
 from lastmile.storage import storage_for
 from lastmile.tenancy import service as tenancy_service
 from lastmile.workers import plans
@@ -40,11 +41,32 @@ async def purge_idempotency_keys(sessions: async_sessionmaker[AsyncSession]) -> 
     return total
 
 
+async def purge_events(sessions: async_sessionmaker[AsyncSession]) -> int:
+    """Job `events.purge_expired`: drop events (and their deliveries) past the retention."""
+    before = clock.now() - timedelta(days=get_settings().event_retention_days)
+    total = 0
+    for tid in await tenant_ids(sessions):
+        while True:
+            async with UnitOfWork(sessions) as uow:
+                await bind_session(uow.session, tid)
+                n = await retention.purge(
+                    session=uow.session, tenant=TenantContext.system(tid), before=before
+                )
+                await uow.commit()
+            total += n
+            if n < retention.BATCH:
+                break
+    return total
+
+
 async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
     """Run every periodic job once."""
     purged = await purge_idempotency_keys(sessions)
     if purged:
         log.info("idempotency_keys_purged", count=purged)
+    expired = await purge_events(sessions)
+    if expired:
+        log.info("events_purged", count=expired)
     ran = await run_pending(
         sessions=sessions,
         storage=storage_for(get_settings()),
