@@ -209,7 +209,11 @@ async def auto_assign(*, session: AsyncSession, tenant: TenantContext, task: Tas
             best = result.candidates[0]
             chosen = best.vehicle_id
             await lifecycle.assign(
-                session=session, tenant=tenant, task_ids=[t.id for t in extra], driver_id=chosen
+                session=session,
+                tenant=tenant,
+                task_ids=[t.id for t in extra],
+                driver_id=chosen,
+                caller_orders=True,
             )
             await _place(session, tenant, live, best, task.id)
             outcome = "assigned"
@@ -335,6 +339,7 @@ async def _insert_many(
             tenant=tenant,
             task_ids=list(dict.fromkeys(task_ids)),
             driver_id=driver_id,
+            caller_orders=True,
         )
         schedule = check_route(live.built.problem, driver_id, steps)
         await _write_order(session, tenant, live, driver_id, schedule)

@@ -76,16 +76,17 @@ async def nearest_drivers(
     if len(drivers) <= count:
         return list(drivers)
     ids = [d.id for d in drivers]
-    stops = await task_queries.route_points(session, tenant, ids)
+    stops = await task_queries.nearest_stops(session, tenant, ids, point)
     where = await _positions(session, tenant, ids)
     hubs = await _hubs(session, tenant)
+    k = math.cos(math.radians(point[0])) ** 2
+
+    def squared(p: tuple[float, float]) -> float:
+        return (p[0] - point[0]) ** 2 + (p[1] - point[1]) ** 2 * k
 
     def gap(d: DriverRow) -> float:
-        places = list(stops.get(d.id, []))
-        for extra in (where.get(d.id), place_point(d.start_place, hubs)):
-            if extra is not None:
-                places.append(extra)
-        return min((math.dist(p, point) for p in places), default=math.inf)
+        places = [p for p in (where.get(d.id), place_point(d.start_place, hubs)) if p]
+        return min([stops.get(d.id, math.inf), *(squared(p) for p in places)])
 
     return sorted(drivers, key=gap)[:count]
 

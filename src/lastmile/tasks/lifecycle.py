@@ -79,8 +79,10 @@ async def assign(
     task_ids: list[str],
     driver_id: str,
     position: int | None = None,
+    caller_orders: bool = False,
 ) -> AssignResult:
-    """Put the tasks (and their linked partners) into the driver's route at `position`, atomically."""
+    """Put the tasks (and their linked partners) into the driver's route at `position`, atomically.
+    With `caller_orders` the route's order is left to the caller, who writes it next."""
     driver = await fleet_service.require_driver(session=session, tenant=tenant, driver_id=driver_id)
     tasks: list[Task] = []
     for i, task_id in enumerate(dict.fromkeys(task_ids)):
@@ -103,8 +105,6 @@ async def assign(
     missing = {s for t in moving for s in t.required_skills} - set(driver.skills or [])
     if missing:
         warnings.append(f"driver lacks required skills: {', '.join(sorted(missing))}")
-    route = [t for t in await _route(session, tenant, driver.id) if t not in moving]
-    at = len(route) if position is None else min(position, len(route))
     now = clock.now()
     for task in moving:
         before = _move(task, Action.assign)
@@ -119,8 +119,11 @@ async def assign(
             from_state=before,
             details={"previous_driver_id": previous_driver} if previous_driver else {},
         )
-    for i, task in enumerate(route[:at] + moving + route[at:]):
-        task.route_position = i
+    if not caller_orders:
+        route = [t for t in await _route(session, tenant, driver.id) if t not in moving]
+        at = len(route) if position is None else min(position, len(route))
+        for i, task in enumerate(route[:at] + moving + route[at:]):
+            task.route_position = i
     await session.flush()
     return AssignResult(tasks, warnings)
 

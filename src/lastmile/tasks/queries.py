@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, literal, or_
+from sqlalchemy import case, func, literal, or_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.attributes import set_committed_value
@@ -231,17 +232,21 @@ async def set_positions(
             set_committed_value(obj, "planned_departure_at", departure)
 
 
-async def route_points(
-    session: AsyncSession, tenant: TenantContext, driver_ids: Sequence[str]
-) -> dict[str, list[tuple[float, float]]]:
-    """Where each driver's open and under-way stops are (a light read, no task objects)."""
+async def nearest_stops(
+    session: AsyncSession,
+    tenant: TenantContext,
+    driver_ids: Sequence[str],
+    point: tuple[float, float],
+) -> dict[str, float]:
+    """For each driver, how close (squared degrees, longitude scaled to the latitude) the
+    nearest of their open and under-way stops comes to `point`: one row per driver."""
+    lat, lng = point
+    k = math.cos(math.radians(lat)) ** 2
+    gap = (Task.lat - lat) * (Task.lat - lat) + (Task.lng - lng) * (Task.lng - lng) * k
     stmt = (
         scoped(Task, tenant)
-        .with_only_columns(Task.driver_id, Task.lat, Task.lng)
+        .with_only_columns(Task.driver_id, func.min(gap))
         .where(Task.driver_id.in_(list(driver_ids)), Task.state.in_((*OPEN, *UNDER_WAY)))
+        .group_by(Task.driver_id)
     )
-    out: dict[str, list[tuple[float, float]]] = {}
-    for driver_id, lat, lng in (await session.execute(stmt)).all():
-        if driver_id is not None:
-            out.setdefault(driver_id, []).append((lat, lng))
-    return out
+    return {d: float(g) for d, g in (await session.execute(stmt)).all() if d is not None}
