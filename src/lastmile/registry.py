@@ -13,6 +13,7 @@ MODEL_MODULES = (
     "lastmile.templates.models",
     "lastmile.routing.matrix.models",
     "lastmile.routing.models",
+    "lastmile.integrations.models",
     "lastmile.events.models",
 )
 

@@ -61,6 +61,17 @@ def _fix_template(body: dict[str, Any]) -> None:
                 stop["window"] = {"start": "09:00", "end": "11:00"}
 
 
+def _fix_order(body: dict[str, Any]) -> None:
+    """An order's places need coordinates (the test tenant has no geocoder) and its deadline
+    must come after its ready time (test_integrations.py)."""
+    for name in ("pickup", "dropoff"):
+        place = body.get(name)
+        if isinstance(place, dict):
+            place["lat"], place["lng"] = 52.52, 13.405
+    if isinstance(body.get("dropoff"), dict):
+        body["dropoff"].pop("deadline", None)
+
+
 def _fix_plan(case: Any, refs: dict[str, Any]) -> None:
     """A route plan's locked drivers must be among its drivers, it names tasks or a filter (not
     both), it has drivers (the test tenant has none on duty), its breaks end after they start,
@@ -113,6 +124,8 @@ def semantic_fixes(case: Any, refs: dict[str, Any] | None = None) -> None:
             for row in case.body.get("tasks") or []:
                 if isinstance(row, dict):
                     _fix_task(row)
+    if case.operation.path == "/v1/integrations/orders" and isinstance(case.body, dict):
+        _fix_order(case.body)
     if case.operation.path.startswith("/v1/route-templates") and isinstance(case.body, dict):
         _fix_template(case.body)
     if case.operation.path == "/v1/route-plans" and isinstance(case.body, dict):

@@ -22,6 +22,7 @@ from lastmile.core.metrics import POOLS
 from lastmile.events import service as events_service
 from lastmile.events.routes import router as events_router
 from lastmile.fleet.routes import router as fleet_router
+from lastmile.integrations.routes import router as integrations_router
 from lastmile.places.routes import router as places_router
 from lastmile.routing import executor
 from lastmile.routing.dispatch_routes import router as dispatch_router
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(tasks_router)
     app.include_router(task_actions_router)
     app.include_router(templates_router)
+    app.include_router(integrations_router)
     app.include_router(events_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
