@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -233,6 +234,31 @@ def test_cancellation_cancels_both_tasks(tenant: TenantHandle) -> None:
     assert p["type"] == "/problems/order-cancelled"
     got = ok(tenant.get(order_url(made)), 200)
     assert got["status"] == "cancelled" and got["dropoff"]["state"] == "cancelled"
+
+
+def events_of(t: TenantHandle, types: str, count: int) -> list[dict[str, Any]]:
+    """The feed's events of these types once there are `count` (the relay runs after commit)."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = ok(t.get("/v1/events", params={"types": types, "limit": 200}), 200)["data"]
+        if len(found) >= count or time.monotonic() > deadline:
+            return list(found)
+        time.sleep(0.05)
+
+
+def test_order_events_are_the_tasks_events(tenant: TenantHandle) -> None:
+    """An order emits `task.created` for its two tasks once, however often it is sent, and its
+    cancellation `task.cancelled` for both."""
+    body = order_body()
+    made = ok(tenant.post(ORDERS, json=body))
+    ok(tenant.post(ORDERS, json=body), 200)
+    ok(tenant.post(order_url(made, "/cancel")), 200)
+    pair = {made["pickup"]["id"], made["dropoff"]["id"]}
+    cancelled = events_of(tenant, "task.cancelled", 2)
+    assert sorted(e["data"]["id"] for e in cancelled) == sorted(pair)
+    assert all(e["data"]["state"] == "cancelled" for e in cancelled)
+    created = events_of(tenant, "task.created", 2)
+    assert sorted(e["data"]["id"] for e in created) == sorted(pair)
 
 
 def test_cancelling_an_order_under_way_and_a_delivered_one(tenant: TenantHandle) -> None:
