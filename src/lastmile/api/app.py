@@ -15,6 +15,7 @@ from lastmile import __version__
 from lastmile.api import files, ops, problems
 from lastmile.api.middleware import RequestContextMiddleware
 from lastmile.api.ratelimit import MemoryLimiter, RedisLimiter
+from lastmile.core import broker as live_broker
 from lastmile.core.config import Settings, get_settings
 from lastmile.core.db import make_engine, make_sessionmaker
 from lastmile.core.logging import configure as configure_logging
@@ -34,6 +35,7 @@ from lastmile.tasks.routes import router as tasks_router
 from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
 from lastmile.workers.outbox import OutboxLoop
+from lastmile.tracking.stream_routes import router as stream_router
 from lastmile.workers.runner import run_forever
 
 DESCRIPTION = """Multi-tenant last-mile delivery and dispatch API.
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.broker.start()
+        stop_live = live_broker.register(app.state.broker)
         loops: list[asyncio.Task[None]] = []
         stop_waking = None
         if s.embedded_worker:
@@ -70,6 +74,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+        stop_live()
+        await app.state.broker.close()
         if isinstance(limiter, RedisLimiter):
             await limiter.close()
         await engine.dispose()
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions_ro = make_sessionmaker(engine, readonly=True)
     app.state.limiter = limiter
     app.state.swagger_dir = ops.swagger_dir(s.static_dir)
+    app.state.broker = live_broker.make_broker(s.redis_url)
     POOLS.pools["main"] = engine.sync_engine.pool
 
     app.add_middleware(
@@ -111,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(templates_router)
     app.include_router(integrations_router)
     app.include_router(events_router)
+    app.include_router(stream_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

@@ -47,6 +47,19 @@ class Settings(BaseSettings):
     event_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Days events stay in the feed and delivery log."
     )
+    stream_heartbeat_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        le=300,
+        description="Seconds of silence after which /v1/stream sends a heartbeat.",
+    )
+    stream_max_events: int = Field(
+        default=1000,
+        ge=10,
+        le=100_000,
+        description="Events queued for one slow /v1/stream connection before the oldest are "
+        "dropped (it is then told to resync); positions never queue up, the newest replaces.",
+    )
     api_key_touch_interval_seconds: int = 60
     api_key_cache_seconds: float = Field(default=5.0, ge=0)
     planner_processes: int = Field(default=1, ge=1, le=64)

@@ -44,4 +44,5 @@ SCOPES = (
     "events:read",
     "webhooks:read",
     "webhooks:write",
+    "tracking:read",
 )
