@@ -36,3 +36,11 @@ def test_unhandled_error_is_a_problem_with_request_id(crashing_server: str) -> N
     assert r.headers["x-request-id"] == "trace-123"
     assert r.json()["request_id"] == "trace-123"
     assert "secret internals" not in r.text
+
+
+def test_the_connection_survives_an_unhandled_error(crashing_server: str) -> None:
+    """After a 500 the server keeps the connection: the client's next request on it works."""
+    with httpx.Client(base_url=crashing_server) as client:
+        for _ in range(3):
+            assert client.get("/boom").status_code == 500
+            assert client.get("/healthz").status_code == 200

@@ -11,7 +11,7 @@ from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from lastmile.api.problems import problem_response
+from lastmile.api.problems import problem_response, unexpected
 from lastmile.core.errors import BadRequest, DomainError, PayloadTooLarge
 from lastmile.core.ids import new_id
 from lastmile.core.metrics import HTTP_IN_FLIGHT, HTTP_LATENCY, HTTP_REQUESTS
@@ -49,10 +49,12 @@ class RequestContextMiddleware:
         status = 500
         HTTP_IN_FLIGHT.inc()
 
+        started = False
+
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status, started = message["status"], True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
             await send(message)
 
@@ -64,7 +66,18 @@ class RequestContextMiddleware:
                 )
                 await response(scope, receive, send_wrapper)
                 return
-            await self.app(scope, self._bounded(receive, self._limit(headers)), send_wrapper)
+            try:
+                await self.app(scope, self._bounded(receive, self._limit(headers)), send_wrapper)
+            except Exception as exc:
+                if started:
+                    raise
+                # Answered here rather than by Starlette's outermost handler, which re-raises:
+                # the server would then drop the connection, and a client reusing it would see
+                # a reset instead of the 500.
+                response = await unexpected(Request(scope), exc)
+                if "x-request-id" in response.headers:  # send_wrapper adds it
+                    del response.headers["x-request-id"]
+                await response(scope, receive, send_wrapper)
         finally:
             HTTP_IN_FLIGHT.dec()
             elapsed = time.perf_counter() - start

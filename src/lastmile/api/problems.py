@@ -131,7 +131,8 @@ async def _http(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """The 500 problem for an error nothing else handled (logged with its traceback)."""
     log.error("unhandled_error", exc_info=exc, path=request.url.path)
     response = problem_response(
         request,
@@ -152,4 +153,4 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(StarletteHTTPException, _http)
-    app.add_exception_handler(Exception, _unexpected)
+    app.add_exception_handler(Exception, unexpected)
