@@ -18,6 +18,8 @@ TEST_ENV = {
     "LASTMILE_LOGIN_BURST": "100000",
     "LASTMILE_LOG_LEVEL": "WARNING",
     "LASTMILE_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+    # Webhook receivers in tests listen on loopback (tests/support/receiver.py).
+    "LASTMILE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",
 }
 
 

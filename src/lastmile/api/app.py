@@ -22,6 +22,7 @@ from lastmile.core.logging import configure as configure_logging
 from lastmile.core.metrics import POOLS
 from lastmile.events import service as events_service
 from lastmile.events.routes import router as events_router
+from lastmile.events.webhook_routes import router as webhooks_router
 from lastmile.fleet.routes import router as fleet_router
 from lastmile.integrations.routes import router as integrations_router
 from lastmile.places.routes import router as places_router
@@ -34,8 +35,8 @@ from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
 from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
-from lastmile.workers.outbox import OutboxLoop
 from lastmile.tracking.stream_routes import router as stream_router
+from lastmile.workers.outbox import OutboxLoop
 from lastmile.workers.runner import run_forever
 
 DESCRIPTION = """Multi-tenant last-mile delivery and dispatch API.
@@ -62,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             loops.append(
                 asyncio.create_task(run_forever(app.state.sessions, s.worker_interval_seconds))
             )
-            outbox = OutboxLoop(app.state.sessions, s.outbox_interval_seconds)
+            outbox = OutboxLoop(app.state.sessions, s.outbox_interval_seconds, settings=s)
             stop_waking = events_service.on_emit(waker=outbox.wake)
             loops.append(asyncio.create_task(outbox.run_forever()))
         if s.planner_warm:
@@ -119,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(events_router)
     app.include_router(stream_router)
+    app.include_router(webhooks_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")
     return app

@@ -81,6 +81,25 @@ class Settings(BaseSettings):
         description="Seconds between outbox runs when nothing wakes it (a commit that emitted "
         "events wakes it at once in the same process).",
     )
+    webhook_allowed_hosts: str = Field(
+        default="",
+        description="Comma-separated host names, IP addresses or CIDR networks that webhook "
+        "endpoints may use although they are private, loopback or link-local (local development "
+        "and tests). Empty: only public addresses.",
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=30, description="Time limit of one webhook request, all included."
+    )
+    webhook_lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a worker owns a webhook message it is sending; longer than the "
+        "timeout, so a message is never in flight twice. A worker that died frees its messages "
+        "after this.",
+    )
+    webhook_concurrency: int = Field(
+        default=32, ge=1, le=1024, description="Webhook requests in flight per outbox loop."
+    )
     template_horizon_days: int = Field(
         default=1,
         ge=0,
@@ -111,6 +130,12 @@ class Settings(BaseSettings):
     signed_url_ttl_seconds: int = Field(
         default=300, description="Lifetime of the signed URLs that serve stored files."
     )
+
+    @model_validator(mode="after")
+    def _webhook_lease(self) -> Settings:
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds:
+            raise ValueError("LASTMILE_WEBHOOK_LEASE_SECONDS must exceed the webhook timeout")
+        return self
 
     @model_validator(mode="after")
     def _production_guard(self) -> Settings:

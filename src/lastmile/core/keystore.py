@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 GEOCODER = "lastmile/places/geocoder-api-key/v1"
 ROUTING = "lastmile/routing/provider-api-key/v1"
+WEBHOOK = "lastmile/events/webhook-signing-secret/v1"
 
 
 @lru_cache(maxsize=16)

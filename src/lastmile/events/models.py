@@ -91,6 +91,14 @@ class WebhookMessage(TenantOwned, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Which claim owns the lease: an outcome is applied only by the claim that still holds it.
+    lease_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # `attempts` when the current round of the retry schedule began (a replay starts a new one).
+    round_start: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # What the next attempt is logged as: schedule, replay or test.
+    next_trigger: Mapped[str] = mapped_column(
+        String(12), default="schedule", server_default="schedule"
+    )
     last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=clock.now)

@@ -11,5 +11,12 @@ WEBHOOK_ENDPOINT_DISABLED = EventType(
     WebhookEndpointRead,
     "webhook_endpoint",
 )
+WEBHOOK_ENDPOINT_TEST = EventType(
+    "webhook_endpoint.test",
+    "A test ping, sent only on request (POST /v1/webhook-endpoints/{id}/test) and only to the "
+    "endpoint tested, once, without retries.",
+    WebhookEndpointRead,
+    "webhook_endpoint",
+)
 
-EVENT_TYPES = (WEBHOOK_ENDPOINT_DISABLED,)
+EVENT_TYPES = (WEBHOOK_ENDPOINT_DISABLED, WEBHOOK_ENDPOINT_TEST)

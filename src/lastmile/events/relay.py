@@ -33,6 +33,15 @@ async def _lock_counter(session: AsyncSession, tenant: TenantContext) -> EventCo
     return counter
 
 
+async def next_sequence(*, session: AsyncSession, tenant: TenantContext) -> int:
+    """Take the tenant's next sequence number for an event written already sequenced (a test
+    ping); the counter stays locked until commit, so commit order still follows sequence."""
+    counter = await _lock_counter(session, tenant)
+    counter.last_sequence += 1
+    await session.flush()
+    return counter.last_sequence
+
+
 def wants(endpoint_types: list[str], event_type: str) -> bool:
     """Whether an endpoint with this filter takes this event type (empty filter: all)."""
     return not endpoint_types or event_type in endpoint_types

@@ -37,14 +37,19 @@ def on_emit(*, waker: Callable[[], None]) -> Callable[[], None]:
     return stop
 
 
-def _stamp(session: AsyncSession) -> tuple[datetime, int]:
-    """The time and order of an event within its transaction (strictly increasing)."""
-    n = session.info.get("events.ordinal", 0) + 1
-    session.info["events.ordinal"] = n
+def wake_on_commit(*, session: AsyncSession) -> None:
+    """Wake the outbox loop once this session's transaction commits (new work for it)."""
     hooks: list[Callable[[], None]] = session.info.setdefault(AFTER_COMMIT, [])
     for waker in _wakers:
         if waker not in hooks:
             hooks.append(waker)
+
+
+def _stamp(session: AsyncSession) -> tuple[datetime, int]:
+    """The time and order of an event within its transaction (strictly increasing)."""
+    n = session.info.get("events.ordinal", 0) + 1
+    session.info["events.ordinal"] = n
+    wake_on_commit(session=session)
     return clock.now(), n
 
 
