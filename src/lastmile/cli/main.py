@@ -73,11 +73,19 @@ def worker(
     once: Annotated[bool, typer.Option(help="Run every job once and exit.")] = False,
 ) -> None:
     """Run background jobs."""
+    from lastmile.core import broker as live
     from lastmile.core.db import make_engine, make_sessionmaker
     from lastmile.workers import outbox, runner
 
     async def go() -> None:
-        engine = make_engine(get_settings().database_url, pool_size=2)
+        settings = get_settings()
+        engine = make_engine(settings.database_url, pool_size=2)
+        # Events relayed here reach the API processes' live feeds through Redis.
+        broker = live.make_broker(settings.redis_url) if settings.redis_url else None
+        stop_live = None
+        if broker is not None:
+            await broker.start()
+            stop_live = live.register(broker)
         try:
             sessions = make_sessionmaker(engine)
             if once:
@@ -87,6 +95,9 @@ def worker(
                 loop = outbox.OutboxLoop(sessions, get_settings().outbox_interval_seconds)
                 await asyncio.gather(runner.run_forever(sessions, interval), loop.run_forever())
         finally:
+            if broker is not None and stop_live is not None:
+                stop_live()
+                await broker.close()
             await engine.dispose()
 
     asyncio.run(go())

@@ -9,10 +9,12 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from lastmile.core import broker as live
 from lastmile.core import clock
 from lastmile.core.ids import new_id
 from lastmile.core.tenancy import TenantContext, scoped
 from lastmile.events.models import Event, EventCounter, WebhookEndpoint, WebhookMessage
+from lastmile.events.service import envelope
 
 BATCH = 500
 
@@ -94,6 +96,12 @@ async def relay(*, session: AsyncSession, tenant: TenantContext, limit: int = BA
                 )
     counter.last_sequence = sequence
     await session.flush()
+    for event in events:  # to live feeds, in sequence order, once this commits
+        live.publish_after_commit(
+            session.info,
+            tenant.tenant_id,
+            {"type": "event", "event": envelope(event=event).model_dump(mode="json")},
+        )
     if messages:
         await session.execute(insert(WebhookMessage), messages)
     return len(events)
