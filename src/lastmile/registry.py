@@ -15,6 +15,7 @@ MODEL_MODULES = (
     "lastmile.routing.models",
     "lastmile.integrations.models",
     "lastmile.events.models",
+    "lastmile.tracking.models",
 )
 
 

@@ -21,6 +21,7 @@ COMMIT_ALLOWED = {
     "workers/imports.py",
     "workers/plans.py",
     "workers/templates.py",
+    "workers/tracking.py",
     "workers/outbox.py",
     "migrations/env.py",
 }

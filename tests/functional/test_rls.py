@@ -97,7 +97,8 @@ def test_credential_lookup_functions_return_ids_only(pg: TestDatabase) -> None:
 
 
 def test_catalog_app_role_cannot_bypass_rls(pg: TestDatabase) -> None:
-    """The app role is no superuser, cannot bypass RLS, owns no table; every tenant table forces RLS."""
+    """The app role is no superuser, cannot bypass RLS, owns no table; every tenant table forces RLS
+    (partitioned ones included)."""
     with app_conn(pg, None) as conn:
         row = conn.execute(
             "select rolsuper, rolbypassrls from pg_roles where rolname = current_user"
@@ -112,7 +113,7 @@ def test_catalog_app_role_cannot_bypass_rls(pg: TestDatabase) -> None:
             (name, (rls, force))
             for name, rls, force in conn.execute(
                 "select relname, relrowsecurity, relforcerowsecurity from pg_class "
-                "where relnamespace = 'public'::regnamespace and relkind = 'r'"
+                "where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')"
             ).fetchall()
         )
     tables = tenant_owned_tables()

@@ -35,6 +35,7 @@ from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
 from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
+from lastmile.tracking.routes import router as tracking_router
 from lastmile.tracking.stream_routes import router as stream_router
 from lastmile.workers.outbox import OutboxLoop
 from lastmile.workers.runner import run_forever
@@ -61,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         stop_waking = None
         if s.embedded_worker:
             loops.append(
-                asyncio.create_task(run_forever(app.state.sessions, s.worker_interval_seconds))
+                asyncio.create_task(
+                    run_forever(app.state.sessions, s.worker_interval_seconds, settings=s)
+                )
             )
             outbox = OutboxLoop(app.state.sessions, s.outbox_interval_seconds, settings=s)
             stop_waking = events_service.on_emit(waker=outbox.wake)
@@ -111,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(routing_settings_router)
     app.include_router(route_plans_router)
     app.include_router(dispatch_router)
+    app.include_router(tracking_router)  # before fleet: /v1/drivers/locations is no driver id
     app.include_router(fleet_router)
     app.include_router(files.router)
     app.include_router(incidents_router)

@@ -1,4 +1,4 @@
-"""`lastmile`: serve, worker, db, tenant, user, apikey, demo, bench."""
+"""`lastmile`: serve, worker, db, tenant, user, apikey, demo, bench, tracking."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from lastmile.cli import bench, db, tenants
+from lastmile.cli import bench, db, tenants, tracking
 from lastmile.cli.common import in_uow
 from lastmile.core.config import get_settings
 from lastmile.core.tenancy import TenantContext, bind_session
@@ -40,6 +40,7 @@ app.add_typer(tenants.tenant_app, name="tenant")
 app.add_typer(tenants.user_app, name="user")
 app.add_typer(tenants.apikey_app, name="apikey")
 app.add_typer(bench.app, name="bench")
+app.add_typer(tracking.app, name="tracking")
 
 DEMO_TENANT = "Demo Deliveries"
 DEMO_EMAIL = "admin@demo.example.com"

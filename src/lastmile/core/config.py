@@ -106,6 +106,26 @@ class Settings(BaseSettings):
         le=60,
         description="Route templates are materialised for today and this many days ahead.",
     )
+    tracking_retention_days: int = Field(
+        default=30,
+        ge=1,
+        le=365,
+        description="Days location points are kept for tenants that set no retention of their "
+        "own (PUT /v1/tracking-settings).",
+    )
+    tracking_partitions_ahead_days: int = Field(
+        default=3,
+        ge=1,
+        le=60,
+        description="PostgreSQL: day partitions of the location table are made this many days "
+        "ahead by the tracking maintenance job.",
+    )
+    tracking_maintenance_interval_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="The job loop runs the tracking maintenance (partitions, retention) at most "
+        "this often; `lastmile tracking maintain` runs it at once.",
+    )
 
     storage_backend: Literal["local", "s3"] = Field(
         default="local", description="Where proof photos and uploads are kept."

@@ -16,8 +16,9 @@ url = sync_url(config.get_main_option("sqlalchemy.url") or "")
 def include_object(
     obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
 ) -> bool:
-    """Leave PostgreSQL-only extras (named `pgx_…`, made in migrations) out of drift checks."""
-    return not (type_ == "index" and name is not None and name.startswith("pgx_"))
+    """Leave PostgreSQL-only extras (indexes and tables such as partitions, named `pgx_…`, made
+    in migrations or by jobs) out of drift checks."""
+    return not (type_ in ("index", "table") and name is not None and name.startswith("pgx_"))
 
 
 def run() -> None:

@@ -34,6 +34,7 @@ from lastmile.routing.solver.model import Objective
 from lastmile.tasks import lifecycle
 from lastmile.tasks import queries as task_queries
 from lastmile.tasks.enums import State
+from lastmile.tracking import queries as tracking_queries
 
 OPEN = task_queries.OPEN
 POSITION_MAX_AGE = timedelta(hours=2)
@@ -283,14 +284,19 @@ def hub_zones(drivers: Sequence[DriverRow], hubs: Mapping[str, HubRow]) -> dict[
 async def positions(
     session: AsyncSession, tenant: TenantContext, driver_ids: list[str]
 ) -> dict[str, tuple[float, float]]:
-    """Each driver's last reported position (task actions, duty changes) of the last hours."""
+    """Each driver's position of the last hours: the latest tracked point (one query), else,
+    for drivers whose phone sent none, the last one reported with a task action or duty change."""
     since = clock.now() - POSITION_MAX_AGE
-    seen = await task_queries.positions(session, tenant, driver_ids, since)
-    for driver_id, (at, point) in (
-        await fleet_queries.duty_positions(session, tenant, driver_ids, since)
-    ).items():
-        if driver_id not in seen or seen[driver_id][0] < at:
-            seen[driver_id] = (at, point)
+    seen = await tracking_queries.latest_positions(session, tenant, driver_ids, since)
+    missing = [d for d in driver_ids if d not in seen]
+    if missing:
+        reported = await task_queries.positions(session, tenant, missing, since)
+        for driver_id, (at, point) in (
+            await fleet_queries.duty_positions(session, tenant, missing, since)
+        ).items():
+            if driver_id not in reported or reported[driver_id][0] < at:
+                reported[driver_id] = (at, point)
+        seen.update(reported)
     return {k: v[1] for k, v in seen.items()}
 
 

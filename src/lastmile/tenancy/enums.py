@@ -45,4 +45,5 @@ SCOPES = (
     "webhooks:read",
     "webhooks:write",
     "tracking:read",
+    "tracking:write",
 )

@@ -9,13 +9,13 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from lastmile.core import clock, idempotency
-from lastmile.core.config import get_settings
+from lastmile.core.config import Settings, get_settings
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.events import retention
 from lastmile.storage import storage_for
 from lastmile.tenancy import service as tenancy_service
-from lastmile.workers import plans
+from lastmile.workers import plans, tracking
 from lastmile.workers.imports import run_pending
 from lastmile.workers.templates import materialize_due
 
@@ -59,8 +59,10 @@ async def purge_events(sessions: async_sessionmaker[AsyncSession]) -> int:
     return total
 
 
-async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
-    """Run every periodic job once."""
+async def tick(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings | None = None
+) -> None:
+    """Run every periodic job once (`settings`: the server's, else the environment's)."""
     purged = await purge_idempotency_keys(sessions)
     if purged:
         log.info("idempotency_keys_purged", count=purged)
@@ -80,13 +82,20 @@ async def tick(sessions: async_sessionmaker[AsyncSession]) -> None:
     made = await materialize_due(sessions=sessions, tenant_ids=await tenant_ids(sessions))
     if made:
         log.info("route_templates_materialized", count=made)
+    upkeep = await tracking.maintain_if_due(sessions, settings)
+    if upkeep is not None and (upkeep.created or upkeep.dropped or upkeep.deleted_rows):
+        log.info("tracking_storage_maintained", **vars(upkeep))
 
 
-async def run_forever(sessions: async_sessionmaker[AsyncSession], interval: float = 60.0) -> None:
+async def run_forever(
+    sessions: async_sessionmaker[AsyncSession],
+    interval: float = 60.0,
+    settings: Settings | None = None,
+) -> None:
     """Run the periodic jobs until cancelled; a failing job is logged, never fatal."""
     while True:
         try:
-            await tick(sessions)
+            await tick(sessions, settings)
         except Exception as exc:
             log.error("worker_tick_failed", exc_info=exc)
         await asyncio.sleep(interval)
