@@ -4,7 +4,7 @@ answering delivery estimates without running a whole plan."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -104,8 +104,10 @@ async def live(
     drivers: list[DriverRow],
     extra: Sequence[TaskRow],
     objective: m.Objective = m.Objective.DURATION,
+    where_now: Mapping[str, tuple[float, float]] | None = None,
 ) -> Live:
-    """The drivers' current routes (open stops in route order) and the `extra` tasks unplaced."""
+    """The drivers' current routes (open stops in route order) and the `extra` tasks unplaced;
+    `where_now` gives drivers' positions known better than the stored ones."""
     epoch = clock.now()
     ids = [d.id for d in drivers]
     active: dict[str, TaskRow] = {}
@@ -119,7 +121,7 @@ async def live(
     vehicle_ids = [d.vehicle_id for d in drivers if d.vehicle_id]
     vehicles = await fleet_queries.vehicles_by_ids(session, tenant, vehicle_ids)
     hubs = await _hubs(session, tenant)
-    positions = await _positions(session, tenant, ids)
+    positions = {**await _positions(session, tenant, ids), **(where_now or {})}
     zones = planning.hub_zones(drivers, hubs)  # shifts in each start hub's time zone
     source = Source([*routed, *extra], drivers, vehicles, hubs, active, {}, positions, {}, zones)
     where = layout(source)

@@ -96,6 +96,7 @@ class FixedStop:
     kind: str
     service_seconds: int
     done: int  # plan seconds when its service ends
+    arrived: bool = False  # the driver is there already
 
 
 @dataclass
@@ -324,7 +325,9 @@ def build(source: Source, options: Options, where: Layout, matrices: Mapping[str
             begun = active.arrived_at if active.state == State.arrived else None
             arrive = _seconds(epoch, begun) if begun else travel
             done = max(0, arrive + active.service_seconds)
-            fixed[driver.id] = FixedStop(active.id, active.kind, active.service_seconds, done)
+            fixed[driver.id] = FixedStop(
+                active.id, active.kind, active.service_seconds, done, begun is not None
+            )
             start, depart = here, max(shift.start, done)
         end_point = place_point(driver.end_place, source.hubs)
         vehicles.append(
