@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from lastmile.routing import planning
 from lastmile.tracking import partitions
 from lastmile.workers import tracking as upkeep
 from tests.conftest import settings_for
+from tests.functional.test_cli import run as lastmile_cli
 from tests.support.databases import TestDatabase, plain_pg_url
 from tests.support.factories import TenantHandle
 from tests.support.fleetkit import crew, driver, ok
@@ -428,6 +430,23 @@ def test_retention_deletes_a_short_retention_tenants_old_points(
     assert ok(track(other_tenant, normal.driver_id, **window), 200)["properties"]["points"] == 2
     again = maintain(database)
     assert again.deleted_rows == 0 or again.deleted_rows < report.deleted_rows
+
+
+def test_the_cli_maintains_storage_and_sets_a_tenants_retention(
+    tenant: TenantHandle, database: TestDatabase
+) -> None:
+    """`lastmile tracking maintain --json` reports its run; `lastmile tracking retention` shows
+    and sets a tenant's retention, which the API then reports."""
+    p = lastmile_cli(database, "tracking", "maintain", "--json")
+    assert p.returncode == 0, p.stderr
+    report = json.loads(p.stdout)
+    assert report["longest_retention_days"] >= 30 and report["error"] is None
+    p = lastmile_cli(database, "tracking", "retention", "--tenant-id", tenant.id, "--days", "12")
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == f"{tenant.id}: 12 days"
+    assert ok(tenant.get("/v1/tracking-settings"), 200)["retention_days"] == 12
+    p = lastmile_cli(database, "tracking", "retention", "--tenant-id", tenant.id, "--days", "0")
+    assert p.returncode != 0
 
 
 # --- PostgreSQL partitions and row-level security -------------------------------------------------
