@@ -261,6 +261,7 @@ def test_omitted_api_key_is_kept_null_removes_it_none_forgets_all(
         "http://user:pw@127.0.0.1/",
         "http://127.0.0.1:99999/",
         "javascript:alert(1)",
+        "http://[::1",
     ],
 )
 def test_base_url_must_be_a_plain_http_url(tenant: TenantHandle, url: str) -> None:

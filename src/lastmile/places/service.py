@@ -279,12 +279,12 @@ async def get_geocoder_config(*, session: AsyncSession, tenant: TenantContext) -
 
 
 def _check_base_url(url: str) -> None:
-    parts = urlsplit(url)
     try:
+        parts = urlsplit(url)
         _ = parts.port
-    except ValueError as exc:
+    except ValueError as exc:  # a bad port, an unclosed [IPv6] bracket...
         raise ValidationFailed(
-            "invalid base_url", [FieldError("body.base_url", "the port is not valid")]
+            "invalid base_url", [FieldError("body.base_url", f"not a valid URL: {exc}")]
         ) from exc
     if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
         raise ValidationFailed(
