@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Annotated, Any, get_args
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -15,6 +17,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # Strings never carry NUL bytes (PostgreSQL refuses them); the pattern says so in the schema.
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
@@ -37,6 +40,26 @@ def not_bool(value: Any) -> Any:
 # Put last in an Annotated number (after its Field constraints, which the schema then keeps):
 # JSON numbers (or numeric strings from CSV rows) pass, true/false do not.
 NotBool = BeforeValidator(not_bool)
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def date_time_text(value: Any) -> Any:
+    """Only an RFC 3339 date-time string (or a datetime given by our own code): Pydantic would
+    otherwise read a number, or a string of digits, as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        raise PydanticCustomError(
+            "datetime_type",
+            "must be an RFC 3339 date-time with a time zone, e.g. 2026-11-26T09:00:00Z",
+        )
+    return value
+
+
+# A point in time in a request: a date-time string with a time zone, nothing else.
+Instant = Annotated[AwareDatetime, BeforeValidator(date_time_text)]
 
 
 class InputModel(BaseModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
-from lastmile.core.schemas import InputModel, OutputModel
+from lastmile.core.schemas import InputModel, Instant, OutputModel
 from lastmile.events.catalogue import Envelope
 
 MAX_OVERLAP_SECONDS = 7 * 24 * 3600
@@ -183,7 +183,7 @@ class ReplaySince(InputModel):
 
     model_config = _example(since="2026-11-20T00:00:00Z")
 
-    since: AwareDatetime
+    since: Instant
 
 
 class ReplayQueued(OutputModel):

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from lastmile.core.schemas import InputModel, NotBool, OutputModel
+from lastmile.core.schemas import InputModel, Instant, NotBool, OutputModel
 from lastmile.tasks.schemas import CLOSED, Dimension, Id, Lat, Lng, Recipient
 
 NO_NUL = r"^[^\x00]*$"
@@ -81,7 +81,7 @@ class OrderPlace(InputModel):
 class OrderPickup(OrderPlace):
     """The store: where the order is collected, from when, and who hands it over."""
 
-    ready_at: AwareDatetime | None = Field(
+    ready_at: Instant | None = Field(
         default=None, description="When the order is ready for collection (none: now)."
     )
     contact: Recipient = Field(
@@ -93,7 +93,7 @@ class OrderPickup(OrderPlace):
 class OrderDropoff(OrderPlace):
     """The customer's place and the latest time of delivery."""
 
-    deadline: AwareDatetime | None = Field(
+    deadline: Instant | None = Field(
         default=None, description="Deliver by then; later than `pickup.ready_at`."
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, model_validator
 
-from lastmile.core.schemas import InputModel, NotBool, OutputModel
+from lastmile.core.schemas import InputModel, Instant, NotBool, OutputModel
 from lastmile.fleet.fields import Clock, ClockEnd, Dimension, Ref, SkillName, TimeZone
 from lastmile.routing.solver.model import Objective
 
@@ -96,7 +96,7 @@ class RoutePlanCreate(InputModel):
     )
     objective: Objective = Objective.VEHICLES
     time_budget_seconds: Budget = 5.0
-    starts_at: datetime | None = Field(
+    starts_at: Instant | None = Field(
         default=None, description="When the plan starts (no stop is planned earlier). Default: now."
     )
     timezone: TimeZone | None = Field(
@@ -224,8 +224,8 @@ class EstimateRequest(InputModel):
 
     pickup: Point
     dropoff: Point
-    ready_at: datetime | None = Field(default=None, description="When the goods are ready.")
-    deadline: datetime | None = Field(default=None, description="Latest drop-off.")
+    ready_at: Instant | None = Field(default=None, description="When the goods are ready.")
+    deadline: Instant | None = Field(default=None, description="Latest drop-off.")
     service_seconds: int = Field(default=120, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
         default_factory=dict,

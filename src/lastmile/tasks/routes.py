@@ -6,7 +6,7 @@ import json
 from typing import Annotated, Any
 
 from fastapi import BackgroundTasks, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, StringConstraints
+from pydantic import BaseModel, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.api.deps import get_session, idempotent, require
@@ -14,6 +14,7 @@ from lastmile.api.params import Cursor, Limit
 from lastmile.api.routing import CREATE_ERRORS, make_router
 from lastmile.core.errors import ValidationFailed
 from lastmile.core.pagination import Page
+from lastmile.core.schemas import Instant
 from lastmile.core.tenancy import TenantContext
 from lastmile.routing import dispatch
 from lastmile.tasks import lifecycle, service, views
@@ -150,10 +151,10 @@ async def list_tasks(
     ] = None,
     zone_id: Annotated[str | None, Query(max_length=40, pattern=r"^[a-z]{2,5}_[a-z0-9]+$")] = None,
     external_ref: Annotated[str | None, Query(max_length=200, pattern=r"^[\x21-\x7e]+$")] = None,
-    created_after: AwareDatetime | None = None,
-    created_before: AwareDatetime | None = None,
-    due_after: AwareDatetime | None = None,
-    due_before: AwareDatetime | None = None,
+    created_after: Instant | None = None,
+    created_before: Instant | None = None,
+    due_after: Instant | None = None,
+    due_before: Instant | None = None,
     metadata: Annotated[
         list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}:[^\x00]*$")]],
         Query(

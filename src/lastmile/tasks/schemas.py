@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import (
-    AwareDatetime,
     ConfigDict,
     Field,
     StringConstraints,
@@ -14,7 +13,7 @@ from pydantic import (
     model_validator,
 )
 
-from lastmile.core.schemas import InputModel, NotBool, OutputModel
+from lastmile.core.schemas import InputModel, Instant, NotBool, OutputModel
 from lastmile.tasks.enums import Kind, State
 
 Lat = Annotated[float, Field(ge=-90, le=90)]
@@ -79,8 +78,8 @@ class TaskFields(InputModel):
     lat: Lat | None = None
     lng: Lng | None = None
     recipient: Recipient = Field(default_factory=Recipient)
-    complete_after: AwareDatetime | None = None
-    complete_before: AwareDatetime | None = None
+    complete_after: Instant | None = None
+    complete_before: Instant | None = None
     service_seconds: int = Field(default=0, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] = Field(
         default_factory=dict, max_length=10, json_schema_extra=CLOSED
@@ -130,8 +129,8 @@ class TaskUpdate(InputModel):
     lat: Lat | None = None
     lng: Lng | None = None
     recipient: Recipient | None = None
-    complete_after: AwareDatetime | None = None
-    complete_before: AwareDatetime | None = None
+    complete_after: Instant | None = None
+    complete_before: Instant | None = None
     service_seconds: int | None = Field(default=None, ge=0, le=86400)
     quantities: dict[Dimension, Annotated[float, Field(ge=0, le=1e9), NotBool]] | None = Field(
         default=None, max_length=10, json_schema_extra=CLOSED

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, JsonValue, StringConstraints
 
-from lastmile.core.schemas import Email, InputModel, Name, OutputModel, Text
+from lastmile.core.schemas import Email, InputModel, Instant, Name, OutputModel, Text
 from lastmile.tenancy.enums import SCOPES, Role
 
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256, pattern=r"^[^\x00]*$")]
@@ -89,7 +89,7 @@ class ApiKeyCreate(InputModel):
     scopes: list[Scope] = Field(
         default_factory=lambda: ["*"], max_length=len(SCOPES), examples=[["*"]]
     )
-    expires_at: datetime | None = None
+    expires_at: Instant | None = None
 
 
 class ApiKeyRead(OutputModel):
