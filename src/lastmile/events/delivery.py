@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import or_, select, text
+from sqlalchemy import case, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -153,7 +153,9 @@ async def claim(
     """Lease up to `limit` due messages, oldest first (rows other workers are claiming are
     skipped on PostgreSQL); commit right after, then send."""
     now = clock.now()
-    stmt = _due(tenant, now).order_by(WebhookMessage.sequence, WebhookMessage.id).limit(limit)
+    # Oldest due first, in the order of the index on (state, next_attempt_at), so the query
+    # stops after `limit` rows however long the backlog (order within a task is kept by _due).
+    stmt = _due(tenant, now).order_by(WebhookMessage.next_attempt_at).limit(limit)
     if (await session.connection()).dialect.name == "postgresql":
         stmt = stmt.with_for_update(skip_locked=True, of=WebhookMessage)
     messages = list((await session.execute(stmt)).scalars())
@@ -324,6 +326,88 @@ async def record(
     if claimed.trigger != "test":
         await _endpoint_health(session, tenant, claimed, outcome, now)
     return Recorded(attempt, message.state)
+
+
+async def record_many(
+    *, session: AsyncSession, tenant: TenantContext, outcomes: list[tuple[Claimed, Outcome]]
+) -> None:
+    """Record several outcomes of one tenant in one go: the 2xx ones with a few set-based
+    statements (the common case), the others one by one as `record` does."""
+    done = [(c, o) for c, o in outcomes if o.succeeded and c.trigger != "test"]
+    for claimed, outcome in outcomes:
+        if not (outcome.succeeded and claimed.trigger != "test"):
+            await record(session=session, tenant=tenant, claimed=claimed, outcome=outcome)
+    if done:
+        await _record_delivered(session, tenant, done)
+
+
+async def _record_delivered(
+    session: AsyncSession, tenant: TenantContext, done: list[tuple[Claimed, Outcome]]
+) -> None:
+    m = WebhookMessage
+    stmt = (
+        scoped(m, tenant)
+        .with_only_columns(m.id, m.lease_id, m.attempts, m.round_start)
+        .where(m.id.in_([c.message_id for c, _ in done]))
+        .with_for_update()
+    )
+    found = {row.id: row for row in (await session.execute(stmt)).all()}
+    attempts: list[dict[str, Any]] = []
+    owned_now: dict[str, tuple[Claimed, Outcome]] = {}
+    for claimed, outcome in done:
+        metrics.DELIVERIES.labels(outcome.result).inc()
+        if outcome.latency_ms is not None:
+            metrics.DELIVERY_LATENCY.observe(outcome.latency_ms / 1000)
+        row = found.get(claimed.message_id)
+        if row is None:  # its endpoint was deleted meanwhile
+            continue
+        attempts.append(
+            {
+                "id": new_id("wha"),
+                "tenant_id": tenant.tenant_id,
+                "message_id": claimed.message_id,
+                "endpoint_id": claimed.endpoint_id,
+                "event_id": claimed.event_id,
+                "attempt": claimed.attempt,
+                "trigger": claimed.trigger,
+                "started_at": outcome.started_at,
+                "status_code": outcome.status_code,
+                "latency_ms": outcome.latency_ms,
+                "response_excerpt": clean(outcome.excerpt, EXCERPT_CHARS),
+                "error": None,
+            }
+        )
+        if row.lease_id == claimed.lease_id:
+            owned_now[claimed.message_id] = (claimed, outcome)
+            metrics.ATTEMPTS.observe(claimed.attempt - row.round_start)
+    if attempts:
+        await session.execute(insert(WebhookAttempt), attempts)
+    if not owned_now:
+        return
+    statuses = {mid: o.status_code for mid, (_, o) in owned_now.items()}
+    await session.execute(
+        scoped_update(m, tenant)
+        .where(m.id.in_(list(owned_now)))
+        .values(
+            state="succeeded",
+            attempts=m.attempts + 1,
+            last_status=case(statuses, value=m.id),
+            last_error=None,
+            lease_id=None,
+            lease_until=None,
+            next_trigger="schedule",
+            next_attempt_at=None,
+            finished_at=clock.now(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    endpoint_ids = sorted({c.endpoint_id for c, _ in owned_now.values()})
+    await session.execute(
+        scoped_update(WebhookEndpoint, tenant)
+        .where(WebhookEndpoint.id.in_(endpoint_ids), WebhookEndpoint.failing_since.is_not(None))
+        .values(failing_since=None)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _finish(message: WebhookMessage, state: str, now: datetime) -> None:

@@ -20,7 +20,8 @@ from lastmile.events import signing
 from lastmile.events.delivery import EXCERPT_CHARS, THROTTLING, Claimed, Outcome, parse_retry_after
 from lastmile.events.egress import Egress, Refused, Unresolvable
 
-MAX_TLS_CLIENTS = 256  # HTTPS connections are pooled per host name (its TLS server name)
+SHARDS = 8  # connection pools per TLS server name (or for plain HTTP)
+MAX_CLIENTS = 512  # beyond this many pools, a request gets a connection of its own
 
 
 class Sender(Protocol):
@@ -28,15 +29,20 @@ class Sender(Protocol):
 
 
 class HttpSender:
-    """Sends webhook requests with httpx; use as `async with HttpSender(...) as sender`."""
+    """Sends webhook requests with httpx; use as `async with HttpSender(...) as sender`.
+
+    Plain-HTTP requests share `SHARDS` small connection pools taken in turn: httpcore scans its
+    whole pool for every request it places, so one pool of many connections costs more CPU per
+    request than several small ones. HTTPS requests get a pool per host name (its TLS server
+    name), so a connection is only reused for the name it was verified for."""
 
     def __init__(self, *, egress: Egress, timeout: float, max_connections: int = 100) -> None:
         self.egress = egress
         self.timeout = timeout
-        self._limits = httpx.Limits(
-            max_connections=max_connections, max_keepalive_connections=max_connections
-        )
-        self._clients: dict[str | None, httpx.AsyncClient] = {}
+        per_pool = max(1, -(-max_connections // SHARDS))
+        self._limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        self._clients: dict[tuple[str | None, int], httpx.AsyncClient] = {}
+        self._turn = 0
 
     def _new_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -48,12 +54,14 @@ class HttpSender:
 
     def _client(self, sni: str | None) -> tuple[httpx.AsyncClient, bool]:
         """The pooled client for this TLS server name, or a one-off one (True: close it)."""
-        client = self._clients.get(sni)
+        self._turn = (self._turn + 1) % SHARDS
+        key = (sni, self._turn)
+        client = self._clients.get(key)
         if client is not None:
             return client, False
-        if len(self._clients) >= MAX_TLS_CLIENTS:
+        if len(self._clients) >= MAX_CLIENTS:
             return self._new_client(), True
-        client = self._clients[sni] = self._new_client()
+        client = self._clients[key] = self._new_client()
         return client, False
 
     async def __aenter__(self) -> HttpSender:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -19,7 +20,7 @@ from lastmile.core.config import Settings, get_settings
 from lastmile.core.tenancy import TenantContext, bind_session
 from lastmile.core.uow import UnitOfWork
 from lastmile.events import delivery, metrics, relay
-from lastmile.events.delivery import Claimed
+from lastmile.events.delivery import Claimed, Outcome
 from lastmile.events.egress import Egress
 from lastmile.events.sender import HttpSender, Sender
 
@@ -62,21 +63,71 @@ async def claim_tenant(
     return claimed
 
 
-async def deliver(
-    sessions: async_sessionmaker[AsyncSession], sender: Sender, claimed: Claimed
-) -> delivery.Recorded:
-    """Send one leased message (no transaction open) and record the outcome."""
-    outcome = await sender.send(claimed)
-    async with UnitOfWork(sessions) as uow:
-        await bind_session(uow.session, claimed.tenant_id)
-        recorded = await delivery.record(
-            session=uow.session,
-            tenant=TenantContext.system(claimed.tenant_id),
-            claimed=claimed,
-            outcome=outcome,
-        )
-        await uow.commit()
-    return recorded
+async def record_batch(
+    sessions: async_sessionmaker[AsyncSession], outcomes: list[tuple[Claimed, Outcome]]
+) -> None:
+    """Record sent messages' outcomes: one transaction per tenant."""
+    by_tenant: dict[str, list[tuple[Claimed, Outcome]]] = {}
+    for claimed, outcome in outcomes:
+        by_tenant.setdefault(claimed.tenant_id, []).append((claimed, outcome))
+    for tenant_id, items in by_tenant.items():
+        async with UnitOfWork(sessions) as uow:
+            await bind_session(uow.session, tenant_id)
+            await delivery.record_many(
+                session=uow.session, tenant=TenantContext.system(tenant_id), outcomes=items
+            )
+            await uow.commit()
+
+
+class Recorder:
+    """Records outcomes in the background, in batches: whatever finished while earlier batches
+    were being committed goes into the next one (up to `parallel` batches at once). A message
+    stays leased until its outcome is recorded, so its sending slot is free as soon as the
+    answer is in."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        on_recorded: Callable[[], None],
+        parallel: int = 2,
+    ) -> None:
+        self.sessions = sessions
+        self.on_recorded = on_recorded
+        self.parallel = parallel
+        self._queue: list[tuple[Claimed, Outcome]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def add(self, claimed: Claimed, outcome: Outcome) -> None:
+        self._queue.append((claimed, outcome))
+        self._idle.clear()
+        self._start()
+
+    def _start(self) -> None:
+        if self._queue and len(self._tasks) < self.parallel:
+            task = asyncio.create_task(self._run())
+            self._tasks.add(task)
+            task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._start()  # outcomes that came in as it finished
+        if not self._tasks and not self._queue:
+            self._idle.set()
+
+    async def _run(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await record_batch(self.sessions, batch)
+            except Exception as exc:  # the leases run out and the messages are sent again
+                log.error("webhook_record_failed", count=len(batch), exc_info=exc)
+            self.on_recorded()  # the next message of a task may be due now
+
+    async def flush(self) -> None:
+        """Wait until every outcome handed in so far is recorded."""
+        await self._idle.wait()
 
 
 async def update_lag(sessions: async_sessionmaker[AsyncSession]) -> float:
@@ -110,6 +161,7 @@ class OutboxLoop:
             timeout=s.webhook_timeout_seconds,
             max_connections=s.webhook_concurrency,
         )
+        self.recorder = Recorder(sessions, self.wake)
         self._wake = asyncio.Event()
         self._inflight: set[asyncio.Task[None]] = set()
         self._lag_due = 0.0
@@ -144,17 +196,21 @@ class OutboxLoop:
         return relayed, claimed
 
     async def _deliver(self, claimed: Claimed) -> None:
+        """Send one leased message (no transaction open); its outcome goes to the recorder."""
         try:
-            await deliver(self.sessions, self.sender, claimed)
+            outcome = await self.sender.send(claimed)
         except Exception as exc:  # the lease runs out and another pass sends it again
             log.error("webhook_delivery_failed", message_id=claimed.message_id, exc_info=exc)
+        else:
+            self.recorder.add(claimed, outcome)
         finally:
-            self.wake()  # the next message of the same task may be due now
+            self.wake()  # a sending slot is free
 
     async def drain(self) -> None:
-        """Wait for every send in flight to be recorded."""
+        """Wait for every send in flight to be answered and recorded."""
         while self._inflight:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        await self.recorder.flush()
 
     async def run_until_idle(self) -> int:
         """Passes until nothing is left to relay or due to send now; events relayed."""
@@ -170,6 +226,8 @@ class OutboxLoop:
         for task in list(self._inflight):
             task.cancel()  # its lease runs out; the message is sent again later
         await asyncio.gather(*list(self._inflight), return_exceptions=True)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.recorder.flush(), 5)  # what was answered is recorded
         if self._own_sender and isinstance(self.sender, HttpSender):
             await self.sender.aclose()
 

@@ -28,14 +28,16 @@ RETURNS double precision
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public AS $$
   SELECT GREATEST(
     0,
-    COALESCE(EXTRACT(EPOCH FROM at - (SELECT min(e.occurred_at) FROM events e
-                                      WHERE e.sequence IS NULL)), 0),
+    COALESCE(EXTRACT(EPOCH FROM at - (SELECT e.occurred_at FROM events e
+                                      WHERE e.sequence IS NULL
+                                      ORDER BY e.occurred_at LIMIT 1)), 0),
     COALESCE(EXTRACT(EPOCH FROM at - (
-      SELECT min(m.next_attempt_at) FROM webhook_messages m
+      SELECT m.next_attempt_at FROM webhook_messages m
       WHERE m.state = 'pending' AND m.next_attempt_at <= at
         AND NOT EXISTS (SELECT 1 FROM webhook_messages p
                         WHERE p.endpoint_id = m.endpoint_id AND p.subject = m.subject
-                          AND p.state = 'pending' AND p.sequence < m.sequence))), 0)
+                          AND p.state = 'pending' AND p.sequence < m.sequence)
+      ORDER BY m.next_attempt_at LIMIT 1)), 0)
   )::double precision
 $$
 """
