@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "lastmile.integrations.models",
     "lastmile.events.models",
     "lastmile.tracking.models",
+    "lastmile.tracking.links.models",
 )
 
 

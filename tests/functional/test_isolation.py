@@ -18,10 +18,12 @@ PUBLIC = {
     ("post", "/v1/auth/refresh"),
     ("post", "/v1/auth/logout"),
     ("get", "/v1/files/{token}"),
+    ("get", "/v1/tracking-links/{link_token}"),
 }
 # Signed URLs are bearer capabilities: whoever holds a valid one may fetch the file, whatever
 # tenant they belong to (expired or tampered tokens are 404s: tests/functional/test_storage.py).
-CAPABILITY = {("get", "/v1/files/{token}")}
+# So are recipients' tracking links (tests/functional/test_tracking_links.py).
+CAPABILITY = {("get", "/v1/files/{token}"), ("get", "/v1/tracking-links/{link_token}")}
 METHODS = ("get", "post", "put", "patch", "delete")
 
 

@@ -16,6 +16,8 @@ TEST_ENV = {
     "LASTMILE_STORAGE_DIR": tempfile.mkdtemp(prefix="lastmile-test-storage-"),
     "LASTMILE_LOGIN_RATE_PER_SECOND": "100000",
     "LASTMILE_LOGIN_BURST": "100000",
+    "LASTMILE_TRACKING_LINK_RATE_PER_SECOND": "100000",
+    "LASTMILE_TRACKING_LINK_BURST": "100000",
     "LASTMILE_LOG_LEVEL": "WARNING",
     "LASTMILE_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
     # Webhook receivers in tests listen on loopback (tests/support/receiver.py).

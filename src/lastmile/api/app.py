@@ -35,6 +35,7 @@ from lastmile.tasks.incident_routes import router as incidents_router
 from lastmile.tasks.routes import router as tasks_router
 from lastmile.templates.routes import router as templates_router
 from lastmile.tenancy.routes import router as tenancy_router
+from lastmile.tracking.links.routes import router as tracking_links_router
 from lastmile.tracking.routes import router as tracking_router
 from lastmile.tracking.stream_routes import router as stream_router
 from lastmile.workers.outbox import OutboxLoop
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(events_router)
     app.include_router(stream_router)
+    app.include_router(tracking_links_router)
     app.include_router(webhooks_router)
     if app.state.swagger_dir.exists():
         app.mount("/docs/assets", StaticFiles(directory=app.state.swagger_dir), name="docs-assets")

@@ -150,6 +150,24 @@ class Settings(BaseSettings):
     signed_url_ttl_seconds: int = Field(
         default=300, description="Lifetime of the signed URLs that serve stored files."
     )
+    tracking_link_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=0,
+        description="A recipient's tracking link answers 404 this long after its drop-off was "
+        "completed, failed or cancelled.",
+    )
+    tracking_link_rate_per_second: float = Field(
+        default=1.0,
+        gt=0,
+        description="Tracking-link requests (page and JSON) per second per client address.",
+    )
+    tracking_link_burst: int = Field(default=30, ge=1)
+    tracking_link_eta_margin_minutes: int = Field(
+        default=15,
+        ge=0,
+        le=240,
+        description="A tracking link shows the ETA as a window this many minutes either side.",
+    )
 
     @model_validator(mode="after")
     def _webhook_lease(self) -> Settings:

@@ -188,6 +188,11 @@ class TaskRead(OutputModel):
     started_at: datetime | None
     arrived_at: datetime | None
     completed_at: datetime | None
+    tracking_url: str | None = Field(
+        default=None,
+        description="Drop-offs: the recipient's tracking page (no login; docs/guides/"
+        "tracking-links.md).",
+    )
 
 
 class Position(InputModel):

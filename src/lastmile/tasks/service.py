@@ -29,6 +29,7 @@ from lastmile.tasks.events import BY_ACTION, TASK_CREATED
 from lastmile.tasks.models import Task, TaskEvent
 from lastmile.tasks.schemas import TaskCreate, TaskUpdate
 from lastmile.tasks.views import view
+from lastmile.tracking.links import service as links_service
 
 _SHORT_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
 
@@ -435,6 +436,9 @@ async def _insert_many(session: AsyncSession, tenant: TenantContext, tasks: list
     ]
     await session.execute(insert(Task), rows)
     await session.execute(insert(TaskEvent), history)
+    await links_service.register(
+        session=session, tenant=tenant, task_ids=[t.id for t in tasks if t.kind == Kind.dropoff]
+    )
     await events.emit_many(
         session=session, tenant=tenant, event_type=TASK_CREATED, items=[view(t) for t in tasks]
     )
