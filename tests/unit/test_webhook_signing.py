@@ -19,7 +19,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from lastmile.core.config import Settings
 from lastmile.events import delivery, signing
 from lastmile.events.delivery import SCHEDULE, Claimed, parse_retry_after, retry_delay
-from lastmile.events.egress import Egress, Refused
+from lastmile.events.egress import Egress, Refused, Resolved
 from lastmile.events.sender import HttpSender
 from tests.support.receiver import Receiver
 
@@ -231,3 +231,14 @@ async def test_allow_list_and_pinned_address() -> None:
     for bad in ("ftp://x/", "http://user:pw@example.com/", "http://example.com/#frag", "http://"):
         with pytest.raises(Refused):
             LOOPBACK.parse(bad)
+
+
+async def test_a_reused_resolution_is_checked_again() -> None:
+    """Resolutions kept for a few seconds still go through the address check on every send."""
+    cache = Resolved(ttl=60)
+    allowing = Egress.from_settings(Settings(webhook_allowed_hosts="localhost"))
+    first = await allowing.target("http://localhost:9/a", cache=cache)
+    again = await allowing.target("http://localhost:9/b", cache=cache)
+    assert first.url.rsplit("/", 1)[0] == again.url.rsplit("/", 1)[0]
+    with pytest.raises(Refused):
+        await LOOPBACK.target("http://localhost:9/a", cache=cache)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -174,10 +175,11 @@ class Egress:
             return
         self.check_addresses(parsed, addresses)
 
-    async def target(self, url: str) -> Target:
-        """Before a send: resolve, check every address, and aim the request at the first."""
+    async def target(self, url: str, *, cache: Resolved | None = None) -> Target:
+        """Before a send: resolve (or reuse a resolution made in the last seconds), check every
+        address, and aim the request at the first: the request goes where the check looked."""
         parsed = self.parse(url)
-        addresses = await self.addresses(parsed)
+        addresses = await (cache.addresses(self, parsed) if cache else self.addresses(parsed))
         self.check_addresses(parsed, addresses)
         ip = addresses[0]
         host_header = parsed.netloc.decode("ascii")
@@ -186,3 +188,24 @@ class Egress:
         rewritten = parsed.copy_with(host=str(ip))
         sni = parsed.host if parsed.scheme == "https" else None
         return Target(str(rewritten), host_header, sni)
+
+
+class Resolved:
+    """Name resolutions kept for `ttl` seconds, so a busy endpoint is not resolved for every
+    request (each request still checks the addresses and connects to the one checked)."""
+
+    def __init__(self, ttl: float = 10.0, size: int = 1024) -> None:
+        self.ttl, self.size = ttl, size
+        self._found: dict[tuple[str, int | None, str], tuple[float, list[IPAddress]]] = {}
+
+    async def addresses(self, egress: Egress, parsed: httpx.URL) -> list[IPAddress]:
+        key = (parsed.host, parsed.port, parsed.scheme)
+        now = time.monotonic()
+        hit = self._found.get(key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = await egress.addresses(parsed)
+        if len(self._found) >= self.size:
+            self._found.clear()
+        self._found[key] = (now + self.ttl, found)
+        return found

@@ -18,7 +18,7 @@ import httpx
 from lastmile.core import clock
 from lastmile.events import signing
 from lastmile.events.delivery import EXCERPT_CHARS, THROTTLING, Claimed, Outcome, parse_retry_after
-from lastmile.events.egress import Egress, Refused, Unresolvable
+from lastmile.events.egress import Egress, Refused, Resolved, Unresolvable
 
 SHARDS = 8  # connection pools per TLS server name (or for plain HTTP)
 MAX_CLIENTS = 512  # beyond this many pools, a request gets a connection of its own
@@ -43,6 +43,7 @@ class HttpSender:
         self._limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
         self._clients: dict[tuple[str | None, int], httpx.AsyncClient] = {}
         self._turn = 0
+        self._resolved = Resolved()
 
     def _new_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -106,7 +107,7 @@ class HttpSender:
             )
 
     async def _post(self, claimed: Claimed, started: datetime, t0: float) -> Outcome:
-        target = await self.egress.target(claimed.url)
+        target = await self.egress.target(claimed.url, cache=self._resolved)
         headers = signing.headers(
             secrets=claimed.secrets,
             msg_id=claimed.event_id,

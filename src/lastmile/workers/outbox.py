@@ -81,15 +81,16 @@ async def record_batch(
 
 class Recorder:
     """Records outcomes in the background, in batches: whatever finished while earlier batches
-    were being committed goes into the next one (up to `parallel` batches at once). A message
-    stays leased until its outcome is recorded, so its sending slot is free as soon as the
-    answer is in."""
+    were being committed goes into the next one (up to `parallel` batches at once; one by
+    default, as two batches that both disable an endpoint would wait on each other's rows). A
+    message stays leased until its outcome is recorded, so its sending slot is free as soon as
+    the answer is in."""
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         on_recorded: Callable[[], None],
-        parallel: int = 2,
+        parallel: int = 1,
     ) -> None:
         self.sessions = sessions
         self.on_recorded = on_recorded
