@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -92,3 +93,37 @@ def test_an_event_from_one_process_reaches_a_stream_on_the_other(
         task = ok(r)
         seen = events_until(ws, task["id"], "task.created")
     assert [e["data"]["id"] for e in seen] == [task["id"]]
+
+
+def test_a_position_posted_to_one_process_reaches_a_stream_on_the_other(
+    two_servers: list[str], tenant: TenantHandle
+) -> None:
+    first, second = two_servers
+    key = tenant.key("admin")
+    headers = {"Authorization": f"Bearer {key}"}
+    user = tenant.user("driver")
+    team = ok(tenant.post("/v1/teams", json={"name": "Feed"}))
+    driver = ok(tenant.post("/v1/drivers", json={"user_id": user["id"], "team_ids": [team["id"]]}))[
+        "id"
+    ]
+    when = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=5)
+    with open_stream(second, key) as ws:
+        assert receive(ws)["type"] == "hello"
+        for n in range(3):
+            body = {
+                "points": [
+                    {
+                        "lat": 52.5 + n * 0.001,
+                        "lng": 13.4,
+                        "recorded_at": (when + timedelta(seconds=n)).isoformat(),
+                    }
+                ]
+            }
+            r = httpx.post(f"{first}/v1/drivers/{driver}/locations", json=body, headers=headers)
+            assert ok(r, 200)["accepted"] == 1
+        got = []
+        while len(got) < 3:
+            message = receive(ws)
+            if message["type"] == "position":
+                got.append((message["driver_id"], message["lat"]))
+    assert got == [(driver, 52.5 + n * 0.001) for n in range(3)]

@@ -19,6 +19,8 @@ TEST_ENV = {
     "LASTMILE_TRACKING_LINK_RATE_PER_SECOND": "100000",
     "LASTMILE_TRACKING_LINK_BURST": "100000",
     "LASTMILE_LOG_LEVEL": "WARNING",
+    # Live ETAs are recomputed after every position (production: at most every 15 s).
+    "LASTMILE_TRACKING_ETA_REFRESH_SECONDS": "0",
     "LASTMILE_SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
     # Webhook receivers in tests listen on loopback (tests/support/receiver.py).
     "LASTMILE_WEBHOOK_ALLOWED_HOSTS": "127.0.0.1",

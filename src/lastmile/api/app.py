@@ -26,6 +26,7 @@ from lastmile.events.webhook_routes import router as webhooks_router
 from lastmile.fleet.routes import router as fleet_router
 from lastmile.integrations.routes import router as integrations_router
 from lastmile.places.routes import router as places_router
+from lastmile.reports.routes import router as reports_router
 from lastmile.routing import executor
 from lastmile.routing.dispatch_routes import router as dispatch_router
 from lastmile.routing.matrix.routes import router as routing_settings_router
@@ -99,8 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.sessions = make_sessionmaker(engine)
     app.state.sessions_ro = make_sessionmaker(engine, readonly=True)
     app.state.limiter = limiter
-    app.state.swagger_dir = ops.swagger_dir(s.static_dir)
     app.state.broker = live_broker.make_broker(s.redis_url)
+    app.state.swagger_dir = ops.swagger_dir(s.static_dir)
     POOLS.pools["main"] = engine.sync_engine.pool
 
     app.add_middleware(
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(integrations_router)
     app.include_router(events_router)
     app.include_router(stream_router)
+    app.include_router(reports_router)
     app.include_router(tracking_links_router)
     app.include_router(webhooks_router)
     if app.state.swagger_dir.exists():

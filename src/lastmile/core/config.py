@@ -113,6 +113,31 @@ class Settings(BaseSettings):
         description="Days location points are kept for tenants that set no retention of their "
         "own (PUT /v1/tracking-settings).",
     )
+    tracking_arrival_radius_m: float = Field(
+        default=150.0,
+        gt=0,
+        le=5000,
+        description="A driver this close to the stop they set off for is marked arrived.",
+    )
+    tracking_stopped_minutes: float = Field(
+        default=10.0,
+        gt=0,
+        description="A driver standing still this long away from any stop raises driver.stopped.",
+    )
+    tracking_still_radius_m: float = Field(
+        default=50.0, gt=0, description="Moving less than this counts as standing still."
+    )
+    tracking_eta_refresh_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="Live ETAs of a driver's stops are recomputed at most this often.",
+    )
+    tracking_eta_change_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="A live ETA moving by more than this from the last one announced emits "
+        "task.eta_changed.",
+    )
     tracking_partitions_ahead_days: int = Field(
         default=3,
         ge=1,

@@ -16,6 +16,7 @@ EVENT_MODULES = (
     "lastmile.tasks.events",
     "lastmile.fleet.events",
     "lastmile.routing.events",
+    "lastmile.tracking.events",
     "lastmile.events.own",
 )
 

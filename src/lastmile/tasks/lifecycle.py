@@ -12,7 +12,7 @@ from lastmile.core import clock
 from lastmile.core.errors import FieldError, Forbidden, ValidationFailed
 from lastmile.core.tenancy import TenantContext, scoped
 from lastmile.fleet import service as fleet_service
-from lastmile.tasks import access
+from lastmile.tasks import access, etas
 from lastmile.tasks.enums import ACTIVE, FINAL, Action, Kind, State, next_state
 from lastmile.tasks.errors import DependencyNotMet, InvalidTransition, MissingProof, TaskNotFound
 from lastmile.tasks.models import Task
@@ -109,6 +109,8 @@ async def assign(
     for task in moving:
         before = _move(task, Action.assign)
         previous_driver = task.driver_id
+        if previous_driver != driver.id:
+            etas.on_new_driver(task=task)
         task.driver_id = driver.id
         task.assigned_at = now
         record(
@@ -169,10 +171,15 @@ async def _step(
     action: Action,
     lat: float | None,
     lng: float | None,
+    details: dict[str, Any] | None = None,
 ) -> Task:
     """Move the task by a driver's step, stamp its time and record it with the position."""
     before = _move(task, action)
     setattr(task, _STAMP[action], clock.now())
+    if action == Action.start:
+        etas.on_start(task=task)
+    else:
+        etas.on_arrive(task=task)
     record(
         session=session,
         tenant=tenant,
@@ -181,6 +188,7 @@ async def _step(
         from_state=before,
         lat=lat,
         lng=lng,
+        details=details,
     )
     await session.flush()
     return task
@@ -212,10 +220,13 @@ async def arrive(
     task_id: str,
     lat: float | None = None,
     lng: float | None = None,
+    source: str | None = None,
 ) -> Task:
-    """The driver is at the stop."""
+    """The driver is at the stop (`source`: what noticed it, e.g. `geofence`; default the
+    driver saying so)."""
     task = await _driver_action(session, tenant, task_id)
-    return await _step(session, tenant, task, Action.arrive, lat, lng)
+    details = {"source": source} if source else None
+    return await _step(session, tenant, task, Action.arrive, lat, lng, details)
 
 
 @dataclass

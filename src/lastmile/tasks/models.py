@@ -71,6 +71,16 @@ class Task(TenantOwned, Timestamps, Base):
     arrived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
+    # Live ETA from the driver's position (tracking), the ETA last announced in
+    # task.eta_changed, the ETA known at dispatch and when the driver set off, when task.delayed
+    # was sent, and on arrival |actual - predicted at start| / predicted travel time.
+    eta_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    eta_announced_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    eta_at_dispatch: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    eta_at_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    delayed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    eta_error_ratio: Mapped[float | None] = mapped_column(Float, nullable=True)
+
 
 class TaskEvent(TenantOwned, Base):
     """One entry of a task's history: a transition or assignment, by whom, when, where."""

@@ -196,6 +196,8 @@ async def set_planned(
     task.planned_arrival_at = arrival
     task.planned_departure_at = departure
     task.route_plan_id = plan_id
+    if task.eta_at_dispatch is None:
+        task.eta_at_dispatch = arrival
 
 
 async def set_positions(
@@ -221,6 +223,10 @@ async def set_positions(
             route_position=per_task(0, Task.route_position.type),
             planned_arrival_at=per_task(1, Task.planned_arrival_at.type),
             planned_departure_at=per_task(2, Task.planned_departure_at.type),
+            # The first ETA a stop gets once assigned is the one "at dispatch".
+            eta_at_dispatch=func.coalesce(
+                Task.eta_at_dispatch, per_task(1, Task.planned_arrival_at.type)
+            ),
         )
         .execution_options(synchronize_session=False)
     )
@@ -250,3 +256,62 @@ async def nearest_stops(
         .group_by(Task.driver_id)
     )
     return {d: float(g) for d, g in (await session.execute(stmt)).all() if d is not None}
+
+
+async def stop_under_way(
+    session: AsyncSession, tenant: TenantContext, driver_id: str
+) -> tuple[str, float, float] | None:
+    """The driver's task in state `started` (id, lat, lng): the stop they are heading to."""
+    stmt = (
+        scoped(Task, tenant)
+        .with_only_columns(Task.id, Task.lat, Task.lng)
+        .where(Task.driver_id == driver_id, Task.state == State.started.value)
+        .order_by(Task.started_at.desc())
+        .limit(1)
+    )
+    row = (await session.execute(stmt)).first()
+    return (row[0], row[1], row[2]) if row else None
+
+
+@dataclass(frozen=True)
+class EtaResult:
+    """One arrived stop's ETA record."""
+
+    team_id: str | None
+    arrived_at: datetime
+    error_ratio: float
+    eta_at_start: datetime
+    eta_at_dispatch: datetime | None
+
+
+async def eta_results(
+    session: AsyncSession,
+    tenant: TenantContext,
+    since: datetime,
+    until: datetime,
+    team_ids: Sequence[str] | None,
+) -> list[EtaResult]:
+    """Stops that arrived in [since, until) with a measured ETA error (optionally of teams)."""
+    stmt = (
+        scoped(Task, tenant)
+        .with_only_columns(
+            Task.team_id,
+            Task.arrived_at,
+            Task.eta_error_ratio,
+            Task.eta_at_start,
+            Task.eta_at_dispatch,
+        )
+        .where(
+            Task.arrived_at >= since,
+            Task.arrived_at < until,
+            Task.eta_error_ratio.is_not(None),
+            Task.eta_at_start.is_not(None),
+        )
+    )
+    if team_ids is not None:
+        stmt = stmt.where(Task.team_id.in_(list(team_ids)))
+    out = []
+    for team_id, arrived, ratio, at_start, at_dispatch in (await session.execute(stmt)).all():
+        if arrived is not None and ratio is not None and at_start is not None:
+            out.append(EtaResult(team_id, arrived, ratio, at_start, at_dispatch))
+    return out

@@ -166,6 +166,24 @@ class TaskRead(OutputModel):
         default=None, description="Planned arrival (ETA) from the route plan that placed it."
     )
     planned_departure_at: datetime | None = None
+    eta_at: datetime | None = Field(
+        default=None,
+        description="Live ETA, recomputed from the driver's position as they drive the route.",
+    )
+    eta_at_dispatch: datetime | None = Field(
+        default=None, description="The first ETA the stop got once assigned."
+    )
+    eta_at_start: datetime | None = Field(
+        default=None, description="The ETA when the driver set off for this stop."
+    )
+    eta_error_ratio: float | None = Field(
+        default=None,
+        description="On arrival: |actual arrival - eta_at_start| / predicted travel time "
+        "(docs/slo.md).",
+    )
+    delayed_at: datetime | None = Field(
+        default=None, description="When task.delayed was sent (the ETA fell after the window)."
+    )
     route_plan_id: str | None = Field(default=None, description="The route plan that placed it.")
     depends_on: str | None
     address: str

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from lastmile.core import clock
 from lastmile.core.db import Base, TenantOwned
-from lastmile.core.types import UTCDateTime
+from lastmile.core.types import JSONDoc, UTCDateTime
 
 
 class Location(Base):
@@ -62,3 +62,18 @@ class TrackingSettings(Base):
     updated_at: Mapped[datetime] = mapped_column(
         UTCDateTime(), default=clock.now, onupdate=clock.now
     )
+
+
+class DriverMotion(TenantOwned, Base):
+    """What following a driver's positions needs to remember: where they have been standing
+    still since when, which zones they are in, when their ETAs were last refreshed."""
+
+    __tablename__ = "driver_motion"
+
+    driver_id: Mapped[str] = mapped_column(ForeignKey("drivers.id"), primary_key=True)
+    anchor_lat: Mapped[float] = mapped_column(Float)
+    anchor_lng: Mapped[float] = mapped_column(Float)
+    still_since: Mapped[datetime] = mapped_column(UTCDateTime())
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    zone_ids: Mapped[list[str]] = mapped_column(JSONDoc, default=list)
+    etas_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -25,6 +25,7 @@ from lastmile.core.tenancy import TenantContext, scoped
 from lastmile.fleet import queries as fleet_queries
 from lastmile.fleet import service as fleet_service
 from lastmile.tenancy.enums import Role
+from lastmile.tracking import live
 from lastmile.tracking import points as point_rules
 from lastmile.tracking import track as track_lines
 from lastmile.tracking.errors import NotADriver
@@ -180,16 +181,9 @@ async def ingest(
     p = unique[max(stored)]
     newest = Fix(driver_id, p.recorded_at, p.lat, p.lng, p.accuracy, p.speed, p.heading)
     moved = await _advance(session, tenant, newest, now)
-    if moved:
-        _position_moved(session=session, tenant=tenant, fix=newest)
+    if moved:  # late, out-of-order points never get here: only a newer latest position
+        await live.on_position(session=session, tenant=tenant, fix=newest)
     return IngestOutcome(result, newest, moved)
-
-
-def _position_moved(*, session: AsyncSession, tenant: TenantContext, fix: Fix) -> None:
-    """THE place where a driver's new latest position is known (in the ingest's transaction,
-    before it commits): the live stream, geofence arrival and live ETAs hook in here (use
-    `session.info[core.uow.AFTER_COMMIT]` for work that must wait for the commit). Points that
-    arrive late and out of order never get here: only a position newer than the stored one."""
 
 
 async def _store(

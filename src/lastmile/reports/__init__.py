@@ -1,0 +1,1 @@
+"""Reports: business and quality figures computed from the other domains' data."""
