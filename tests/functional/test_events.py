@@ -93,7 +93,7 @@ def test_a_task_life_emits_each_event_once_in_order(tenant: TenantHandle) -> Non
 
     events = wait_for(
         tenant,
-        17,
+        14,
         types="task.created,task.updated,task.assigned,"
         "task.unassigned,task.started,task.arrived,task.completed,task.failed,"
         "task.cancelled",
