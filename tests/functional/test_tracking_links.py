@@ -18,6 +18,7 @@ from lastmile.api.app import create_app
 from lastmile.core import clock
 from lastmile.tracking.links import tokens
 from tests.conftest import settings_for
+from tests.support.browser import local_page
 from tests.support.databases import TestDatabase, plain_pg_url
 from tests.support.factories import TenantHandle
 from tests.support.fleetkit import image, ok
@@ -399,61 +400,27 @@ def test_page_shows_status_and_eta_in_a_browser(
 ) -> None:
     """Headless Chromium loads /t/<token>: status and ETA in local time, then, polling the JSON,
     the driver setting off; every request stays on 127.0.0.1 and the CSP blocks nothing."""
-    from playwright.sync_api import Request, Route, sync_playwright
-
-    from tests.functional.test_docs_page import CHROMIUM, CHROMIUM_ARGS, _is_local
-
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: run `make install` (installs chromium)"
     start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=3)
     dl = delivery(
         tenant, complete_after=iso(start), complete_before=iso(start + timedelta(hours=1))
     )
     token = token_of(dl.a)
-    seen: list[str] = []
-    outside: list[str] = []
-    problems: list[str] = []
+    with local_page(viewport={"width": 390, "height": 844}, is_mobile=True) as visit:
+        page = visit.page
+        page.clock.install()
+        response = page.goto(f"{server}/t/{token}", wait_until="load", timeout=30_000)
+        assert response is not None and response.status == 200
+        status = page.inner_text("#status")
+        eta = page.inner_text("#eta")
+        driver = page.inner_text("#driver")
+        assert page.is_hidden("#position")
 
-    def guard(route: Route) -> None:
-        if _is_local(route.request.url):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    def on_request(request: Request) -> None:
-        seen.append(request.url)
-        if not _is_local(request.url):
-            outside.append(request.url)
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            context = browser.new_context(
-                service_workers="block", viewport={"width": 390, "height": 844}, is_mobile=True
-            )
-            context.route("**/*", guard)
-            page = context.new_page()
-            page.on("request", on_request)
-            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: problems.append(str(e)))
-            page.clock.install()
-            response = page.goto(f"{server}/t/{token}", wait_until="load", timeout=30_000)
-            assert response is not None and response.status == 200
-            status = page.inner_text("#status")
-            eta = page.inner_text("#eta")
-            driver = page.inner_text("#driver")
-            assert page.is_hidden("#position")
-
-            step(tenant, dl, dl.a, "start", (52.51, 13.39))
-            page.clock.run_for(16_000)  # the next poll of the JSON
-            page.locator("#status", has_text="on the way").wait_for(timeout=15_000)
-            moving = page.inner_text("#status")
-            position = page.inner_text("#position")
-            eta_moving = page.inner_text("#eta")
-        finally:
-            browser.close()
+        step(tenant, dl, dl.a, "start", (52.51, 13.39))
+        page.clock.run_for(16_000)  # the next poll of the JSON
+        page.locator("#status", has_text="on the way").wait_for(timeout=15_000)
+        moving = page.inner_text("#status")
+        position = page.inner_text("#position")
+        eta_moving = page.inner_text("#eta")
 
     assert status == "Your delivery is scheduled"
     assert eta.startswith("Expected between ") and "UTC" not in eta, eta  # rewritten locally
@@ -461,6 +428,6 @@ def test_page_shows_status_and_eta_in_a_browser(
     assert moving == "Your driver is on the way"
     assert "52.51" in position and "13.39" in position, position
     assert eta_moving.startswith("Expected between ")
-    assert f"{server}/v1/tracking-links/{token}" in seen, seen
-    assert not outside, f"the tracking page reached beyond 127.0.0.1: {outside}"
-    assert not problems, problems
+    assert f"{server}/v1/tracking-links/{token}" in visit.seen, visit.seen
+    assert not visit.outside, f"the tracking page reached beyond 127.0.0.1: {visit.outside}"
+    assert not visit.problems, visit.problems
