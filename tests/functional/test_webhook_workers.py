@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -142,3 +143,14 @@ def test_two_workers_never_send_a_message_twice_at_once(lab: Lab, workers: Worke
             got = [h.webhook_id for h in r.hits if subject[h.webhook_id] == task_id]
             assert len(got) == 4 and got == sorted(got, key=order.__getitem__)
         assert r.max_inflight > 1
+
+
+def test_a_worker_stops_cleanly_on_sigterm(workers: Workers) -> None:
+    """SIGTERM, as a process manager sends it, ends `lastmile worker` with status 0."""
+    proc = workers.start()
+    time.sleep(2)  # running its loops
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(15) == 0
+    log = (workers.logs / "worker-0.log").read_text()
+    assert "Traceback" not in log, log

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import signal
 from typing import Annotated
 
 import typer
@@ -79,6 +81,11 @@ def worker(
     from lastmile.workers import outbox, runner
 
     async def go() -> None:
+        # SIGTERM (what process managers send) stops the loops the way Ctrl-C does: the
+        # outcomes of requests already answered are recorded before the process exits.
+        current = asyncio.current_task()
+        if current is not None:
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, current.cancel)
         settings = get_settings()
         engine = make_engine(settings.database_url, pool_size=2)
         # Events relayed here reach the API processes' live feeds through Redis.
@@ -101,7 +108,8 @@ def worker(
                 await broker.close()
             await engine.dispose()
 
-    asyncio.run(go())
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        asyncio.run(go())
 
 
 @app.command()
