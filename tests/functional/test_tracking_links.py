@@ -431,3 +431,40 @@ def test_page_shows_status_and_eta_in_a_browser(
     assert f"{server}/v1/tracking-links/{token}" in visit.seen, visit.seen
     assert not visit.outside, f"the tracking page reached beyond 127.0.0.1: {visit.outside}"
     assert not visit.problems, visit.problems
+
+
+def _forget_links(database: TestDatabase, tenant_id: str) -> None:
+    """Drop a tenant's link rows as the owner: its drop-offs look made before links existed."""
+    sql = "DELETE FROM tracking_links WHERE tenant_id = %s"
+    if database.backend == "sqlite":
+        import sqlite3
+
+        with sqlite3.connect(database.url.removeprefix("sqlite:///")) as conn:
+            conn.execute(sql.replace("%s", "?"), (tenant_id,))
+        return
+    with psycopg.connect(plain_pg_url(database.admin_url), autocommit=True) as conn:
+        conn.execute(sql, (tenant_id,))
+
+
+async def test_backfill_gives_older_dropoffs_their_links(
+    database: TestDatabase, tenant: TenantHandle, client: httpx.Client
+) -> None:
+    """`lastmile tracking backfill-links`: drop-offs without a link row get one, once."""
+    from lastmile.core.db import make_engine, make_sessionmaker
+    from lastmile.workers import tracking
+
+    made = [
+        ok(tenant.post("/v1/tasks", json={"kind": "dropoff", "lat": 52.5, "lng": 13.4}))
+        for _ in range(3)
+    ]
+    _forget_links(database, tenant.id)
+    assert all(link(client, t).status_code == 404 for t in made)
+    engine = make_engine(database.url, pool_size=1)
+    try:
+        sessions = make_sessionmaker(engine)
+        first = await tracking.backfill_links(sessions, batch=2)
+        again = await tracking.backfill_links(sessions, batch=2)
+    finally:
+        await engine.dispose()
+    assert first[tenant.id] == 3 and again[tenant.id] == 0
+    assert all(link(client, t).status_code == 200 for t in made)

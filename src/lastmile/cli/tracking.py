@@ -58,3 +58,26 @@ def retention(
         return (await service.get_tracking_settings(session=session, tenant=ctx)).retention_days
 
     typer.echo(f"{tenant_id}: {in_uow(go)} days")
+
+
+@app.command("backfill-links")
+def backfill_links(
+    batch: Annotated[
+        int, typer.Option(min=1, max=10_000, help="Drop-offs per transaction.")
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Give every drop-off made before tracking links existed its link (idempotent, batched,
+    resumable: run it again after an interruption)."""
+    from lastmile.workers import tracking
+
+    async def go() -> dict[str, int]:
+        engine = make_engine(get_settings().database_url, pool_size=1)
+        try:
+            return await tracking.backfill_links(make_sessionmaker(engine), batch)
+        finally:
+            await engine.dispose()
+
+    out = asyncio.run(go())
+    total = sum(out.values())
+    typer.echo(json.dumps({"added": total, "tenants": out}) if as_json else f"links added: {total}")

@@ -315,3 +315,13 @@ async def eta_results(
         if arrived is not None and ratio is not None and at_start is not None:
             out.append(EtaResult(team_id, arrived, ratio, at_start, at_dispatch))
     return out
+
+
+async def dropoff_ids(
+    session: AsyncSession, tenant: TenantContext, after: str | None, limit: int
+) -> list[str]:
+    """Ids of the tenant's drop-offs in id order, the next `limit` after `after` (backfills)."""
+    stmt = scoped(Task, tenant).with_only_columns(Task.id).where(Task.kind == Kind.dropoff.value)
+    if after is not None:
+        stmt = stmt.where(Task.id > after)
+    return list((await session.execute(stmt.order_by(Task.id).limit(limit))).scalars())

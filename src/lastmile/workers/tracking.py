@@ -19,6 +19,7 @@ from lastmile.core.uow import UnitOfWork
 from lastmile.tenancy import service as tenancy_service
 from lastmile.tracking import partitions, retention
 from lastmile.tracking import service as tracking_service
+from lastmile.tracking.links import service as links_service
 
 log = structlog.get_logger("lastmile.worker")
 _next_run: dict[str, float] = {}  # admin URL -> monotonic time the loop may run it again
@@ -117,3 +118,27 @@ async def maintain_if_due(
         return None
     _next_run[url] = time.monotonic() + s.tracking_maintenance_interval_seconds
     return await maintain(sessions, s)
+
+
+async def backfill_links(sessions: async_sessionmaker[AsyncSession], batch: int) -> dict[str, int]:
+    """Give drop-offs made before tracking links existed their link, tenant by tenant, one
+    transaction per `batch` drop-offs; how many were added per tenant (idempotent)."""
+    async with UnitOfWork(sessions) as uow:
+        tenant_ids = await tenancy_service.tenant_ids(session=uow.session)
+    added: dict[str, int] = {}
+    for tenant_id in tenant_ids:
+        after: str | None = None
+        while True:
+            async with UnitOfWork(sessions) as uow:
+                await bind_session(uow.session, tenant_id)
+                n, after = await links_service.backfill(
+                    session=uow.session,
+                    tenant=TenantContext.system(tenant_id),
+                    after=after,
+                    limit=batch,
+                )
+                await uow.commit()
+            added[tenant_id] = added.get(tenant_id, 0) + n
+            if after is None:
+                break
+    return added

@@ -18,7 +18,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from lastmile.core import clock
-from lastmile.core.tenancy import TenantContext
+from lastmile.core.tenancy import TenantContext, scoped
 from lastmile.fleet import queries as fleet_queries
 from lastmile.tasks import proof as tasks_proof
 from lastmile.tasks import queries as tasks_queries
@@ -74,6 +74,22 @@ async def register(
         for task_id in task_ids
     ]
     await session.execute(insert(TrackingLink), rows)
+
+
+async def backfill(
+    *, session: AsyncSession, tenant: TenantContext, after: str | None, limit: int
+) -> tuple[int, str | None]:
+    """Record the links of up to `limit` drop-offs after `after` (id order) that have none:
+    drop-offs made before links existed. Returns how many were added and where to go on
+    (None when done); safe to run again."""
+    ids = await tasks_queries.dropoff_ids(session, tenant, after, limit)
+    if not ids:
+        return 0, None
+    have = scoped(TrackingLink, tenant).with_only_columns(TrackingLink.task_id)
+    known = set((await session.execute(have.where(TrackingLink.task_id.in_(ids)))).scalars())
+    missing = [task_id for task_id in ids if task_id not in known]
+    await register(session=session, tenant=tenant, task_ids=missing)
+    return len(missing), ids[-1]
 
 
 async def read(*, session: AsyncSession, token: str, rules: LinkRules) -> TrackingLinkRead | None:
