@@ -18,6 +18,7 @@ from lastmile.events import service as events
 from lastmile.fleet import service as fleet_service
 from lastmile.places import service as places_service
 from lastmile.routing import etas as route_etas
+from lastmile.routing.matrix.offline import EARTH_RADIUS_M
 from lastmile.tasks import etas as task_etas
 from lastmile.tasks import lifecycle
 from lastmile.tasks import queries as task_queries
@@ -29,7 +30,6 @@ from lastmile.tracking.events import (
 )
 from lastmile.tracking.models import DriverMotion
 
-EARTH_M = 6_371_000.0
 TEAMS_TTL = 60.0  # seconds a driver's team ids are reused for live feed messages
 _teams: dict[tuple[str, str], tuple[float, list[str]]] = {}
 
@@ -41,7 +41,7 @@ def metres(a: tuple[float, float], b: tuple[float, float]) -> float:
         math.sin((lat2 - lat1) / 2) ** 2
         + math.cos(lat1) * math.cos(lat2) * math.sin((lng2 - lng1) / 2) ** 2
     )
-    return 2 * EARTH_M * math.asin(math.sqrt(min(1.0, h)))
+    return 2 * EARTH_RADIUS_M * math.asin(math.sqrt(min(1.0, h)))
 
 
 async def _team_ids(session: AsyncSession, tenant: TenantContext, driver_id: str) -> list[str]:
